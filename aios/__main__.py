@@ -1,0 +1,3 @@
+from aios.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Thin command-line layer: each command builds a library object and calls one method."""

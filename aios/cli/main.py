@@ -1,0 +1,68 @@
+"""The `aios` command. Subcommands live in their own modules and are imported only when invoked,
+so `aios --help` and `aios validate` stay fast (no litellm, no tantivy)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from aios import __version__
+
+__all__ = ["main", "cli", "COMMANDS"]
+
+# name -> ("module:attribute", one-line help shown by `aios --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("aios.cli.validate:validate", "Check a workspace without running anything."),
+    "schema": ("aios.cli.schema:schema", "Print the JSON Schema of the workspace file formats."),
+    "init": ("aios.cli.init:init", "Create a new, valid workspace."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[Any, Any, list[str]]:
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            ctx.fail(f"No such command `{name}`.{hint}")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="aios")
+def cli() -> None:
+    """aios: playbooks and policies in git, compiled into a checked plan and run durably.
+
+    Run commands from the workspace root (the folder holding aios.yaml), or pass its path.
+    """
+
+
+def main() -> None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        cli.main(prog_name="aios", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        sys.exit(130)

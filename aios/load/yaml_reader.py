@@ -1,0 +1,203 @@
+"""Read YAML files into span-carrying nodes; every YAML problem becomes a positioned diagnostic.
+
+ruamel.yaml's composer gives nodes with marks but does not check duplicate keys (its constructor
+does, and stops at the first); we build our own nodes from the composed tree and report each one.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from aios.diagnostics import DiagnosticSink, Related
+from aios.load.nodes import Scalar, YDocument, YMap, YNode, YScalar, YSeq
+from aios.span import Span
+
+__all__ = ["read_yaml"]
+
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_TAG = "tag:yaml.org,2002:"
+
+
+def _span(file: str, node: Node) -> Span:
+    s, e = node.start_mark, node.end_mark
+    if (e.line, e.column) <= (s.line, s.column):
+        return Span(file, s.line, s.column, s.line, s.column + 1)
+    return Span(file, s.line, s.column, e.line, e.column)
+
+
+def _scalar(node: ScalarNode) -> Scalar:
+    tag = str(getattr(node.tag, "value", node.tag))
+    text: str = node.value
+    if node.style:  # quoted or block scalar: always a string
+        return text
+    if tag == _TAG + "null":
+        return None
+    if tag == _TAG + "bool":
+        return text.lower() == "true"
+    if tag == _TAG + "int":
+        if _INT.match(text):
+            return int(text.replace("_", ""))
+        try:
+            return int(text.replace("_", ""), 0)
+        except ValueError:
+            return text
+    if tag == _TAG + "float":
+        low = text.lower()
+        if low in (".inf", "+.inf"):
+            return float("inf")
+        if low == "-.inf":
+            return float("-inf")
+        if low == ".nan":
+            return text  # NaN never compares equal; keep it a string and let the schema object
+        try:
+            return float(text.replace("_", ""))
+        except ValueError:
+            return text
+    return text
+
+
+class _Builder:
+    def __init__(self, file: str, sink: DiagnosticSink) -> None:
+        self.file = file
+        self.sink = sink
+        self._depth = 0
+
+    def build(self, node: Node) -> YNode:
+        self._depth += 1
+        try:
+            if self._depth > 200:
+                self.sink.report("yaml-syntax", "YAML nesting is too deep (more than 200 levels)",
+                                 _span(self.file, node))
+                return YScalar(None, _span(self.file, node))
+            return self._build(node)
+        finally:
+            self._depth -= 1
+
+    def _build(self, node: Node) -> YNode:
+        span = _span(self.file, node)
+        if isinstance(node, ScalarNode):
+            return YScalar(_scalar(node), span, quoted=bool(node.style))
+        if isinstance(node, SequenceNode):
+            return YSeq(tuple(self.build(i) for i in node.value), span)
+        if isinstance(node, MappingNode):
+            entries: list[tuple[YScalar, YNode]] = []
+            seen: dict[object, YScalar] = {}
+            for k, v in node.value:
+                if str(getattr(k.tag, "value", k.tag)) == _TAG + "merge" and isinstance(v, MappingNode):
+                    merged = self.build(v)
+                    assert isinstance(merged, YMap)
+                    for mk, mv in merged.entries:
+                        if mk.value not in seen:
+                            seen[mk.value] = mk
+                            entries.append((mk, mv))
+                    continue
+                if not isinstance(k, ScalarNode):
+                    self.sink.report("yaml-syntax", "mapping keys must be plain scalars, not collections",
+                                     _span(self.file, k))
+                    continue
+                key = YScalar(_scalar(k), _span(self.file, k), quoted=bool(k.style))
+                if key.value in seen:
+                    first = seen[key.value]
+                    self.sink.report(
+                        "yaml-duplicate-key",
+                        f"duplicate key `{key.value}` (first defined on line {first.span.line + 1})",
+                        key.span,
+                        hint="a later key would silently replace the earlier one; remove or rename one",
+                        related=[Related(first.span, "first defined here")],
+                    )
+                    continue
+                seen[key.value] = key
+                entries.append((key, self.build(v)))
+            return YMap(tuple(entries), span)
+        return YScalar(None, span)  # pragma: no cover - ruamel only makes the three kinds
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _classify(err: MarkedYAMLError, lines: list[str]) -> tuple[str, str, str | None]:
+    """Turn ruamel's scanner/parser wording into our code, a message and a hint."""
+    problem = (err.problem or str(err)).strip()
+    context = (err.context or "").strip()
+    mark = err.problem_mark
+    line = lines[mark.line] if mark is not None and 0 <= mark.line < len(lines) else ""
+    if "'\\t'" in problem or "\t" in line[: _indent_of(line) + 1]:
+        return ("yaml-tab", "tab character used for indentation",
+                "YAML indentation must use spaces; replace the tab with spaces")
+    if "expected <block end>" in problem or "did not find expected key" in problem:
+        return ("yaml-indent", "this line's indentation does not match the block it belongs to",
+                "line it up with the keys (or list items) of the same block")
+    if "mapping values are not allowed here" in problem:
+        prev = next((lines[i] for i in range((mark.line if mark else 0) - 1, -1, -1)
+                     if lines[i].strip() and not lines[i].lstrip().startswith("#")), "")
+        if mark is not None and ": " not in line[: mark.column] and _indent_of(line) != _indent_of(prev):
+            return ("yaml-indent", "unexpected indentation: this key is indented deeper than its siblings",
+                    "keys of one mapping must start in the same column")
+        return ("yaml-syntax", "a `: ` inside a plain value starts a new mapping, which is not allowed here",
+                "quote the value, e.g. `key: \"a: b\"`")
+    msg = problem
+    if context:
+        msg = f"{problem} ({context})"
+    hint = None
+    if "quoted scalar" in context:
+        hint = "a quoted string is not closed"
+    elif "flow sequence" in context or "flow mapping" in context:
+        hint = "a `[` or `{` is not closed"
+    elif "alias" in problem:
+        hint = "define the anchor (`&name`) before using `*name`"
+    return ("yaml-syntax", msg.replace("<stream end>", "end of file"), hint)
+
+
+def read_yaml(file: str, text: str, sink: DiagnosticSink) -> list[YDocument]:
+    """Parse ``text`` (the contents of workspace-relative ``file``) into documents.
+
+    On a YAML error nothing from this file is returned; the error is reported with its position.
+    """
+    lines = text.splitlines()
+    yaml = YAML(typ="rt")
+    try:
+        nodes = list(yaml.compose_all(io.StringIO(text)))
+    except MarkedYAMLError as err:
+        code, msg, hint = _classify(err, lines)
+        mark = err.problem_mark or err.context_mark
+        if mark is None:
+            span = Span.whole_file(file)
+        else:
+            line = min(mark.line, max(len(lines) - 1, 0))
+            col = mark.column if line == mark.line else len(lines[line]) if lines else 0
+            span = Span.point(file, line, col)
+        sink.report(code, msg, span, hint=hint)
+        return []
+    except YAMLError as err:  # reader errors: control characters, bad encoding
+        mark = getattr(err, "get_mark", lambda: None)()
+        pos = getattr(err, "position", None)
+        span = Span.whole_file(file)
+        if mark is not None:
+            span = Span.point(file, mark.line, mark.column)
+        elif isinstance(pos, int):
+            before = text[:pos]
+            span = Span.point(file, before.count("\n"), pos - (before.rfind("\n") + 1))
+        sink.report("yaml-syntax", f"the file contains characters YAML does not allow: {err}".split("\n")[0],
+                    span, hint="remove control characters; files must be UTF-8 text")
+        return []
+    except RecursionError:
+        sink.report("yaml-syntax", "YAML nesting is too deep", Span.whole_file(file))
+        return []
+    builder = _Builder(file, sink)
+    docs = []
+    for i, node in enumerate(nodes):
+        if node is None:
+            continue
+        try:
+            root = builder.build(node)
+        except RecursionError:
+            sink.report("yaml-syntax", "YAML nesting is too deep", _span(file, node))
+            continue
+        docs.append(YDocument(file, i, root, root.span))
+    return docs

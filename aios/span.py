@@ -1,0 +1,45 @@
+"""Source positions.
+
+Spans are stored 0-based (as ruamel.yaml reports them) and shown 1-based, like mypy. Every node that
+can be blamed for a diagnostic carries one; each source kind has exactly one constructor here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Span"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A region of a workspace file: ``file`` is relative to the workspace root, POSIX style."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @classmethod
+    def point(cls, file: str, line: int, col: int, width: int = 1) -> Span:
+        return cls(file, line, col, line, col + max(width, 1))
+
+    @classmethod
+    def whole_file(cls, file: str) -> Span:
+        return cls(file, 0, 0, 0, 1)
+
+    @classmethod
+    def from_lark(cls, file: str, line: int, column: int, end_line: int, end_column: int) -> Span:
+        """Lark positions are 1-based; convert once, here."""
+        return cls(file, line - 1, column - 1, end_line - 1, end_column - 1)
+
+    def shifted(self, line: int, col: int) -> Span:
+        """Move a span measured inside an embedded string (a template) to file coordinates."""
+        if self.line == 0:
+            return Span(self.file, line, col + self.col, line + self.end_line - self.line,
+                        (col + self.end_col) if self.end_line == 0 else self.end_col)
+        return Span(self.file, line + self.line, self.col, line + self.end_line, self.end_col)
+
+    def show(self) -> str:
+        return f"{self.file}:{self.line + 1}:{self.col + 1}"

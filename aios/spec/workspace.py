@@ -1,0 +1,59 @@
+"""The workspace file, ``aios.yaml``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from aios.spec.base import Doc, Name
+
+__all__ = ["WorkspaceDoc", "ModelRouteSpec", "SecretSpec", "MemorySpec", "RuntimeSpec"]
+
+
+class SecretSpec(Doc):
+    """A secret is a reference to an environment variable; its value is never stored."""
+
+    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    description: str | None = None
+    required: bool = True
+
+
+class ModelRouteSpec(Doc):
+    """``model: offline`` is the embedded deterministic model; anything else goes through litellm."""
+
+    model: str
+    api_base: str | None = None
+    api_key: str | None = Field(default=None, description="name of a secret in `secrets`")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    input_cost_per_1k: float | None = Field(default=None, ge=0)
+    output_cost_per_1k: float | None = Field(default=None, ge=0)
+
+
+class MemorySpec(Doc):
+    knowledge_dir: str = "knowledge"
+    half_life_days: float = Field(default=90.0, gt=0)
+    cold_after_days: float = Field(default=30.0, gt=0)
+    embedding: str | None = Field(default=None, description="model route used for vector ranking")
+
+
+class RuntimeSpec(Doc):
+    max_cost_usd_per_run: float | None = Field(default=None, ge=0)
+    step_timeout_s: float = Field(default=300.0, gt=0)
+    actor: str = "operator"
+
+
+class WorkspaceDoc(Doc):
+    kind: Literal["workspace"] = "workspace"
+    name: Name
+    description: str | None = None
+    storage: str = ".aios"
+    default_model: str = "default"
+    models: dict[str, ModelRouteSpec] = Field(default_factory=lambda: {"default": ModelRouteSpec(model="offline")})
+    secrets: dict[str, SecretSpec] = Field(default_factory=dict)
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    memory: MemorySpec = Field(default_factory=MemorySpec)
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
