@@ -82,3 +82,10 @@ def register(*codes: Code) -> None:
         if existing is not None and existing != code:
             raise ValueError(f"diagnostic code {code.name!r} registered twice with different meanings")
         CODES[code.name] = code
+
+register(
+    Code("template-unknown-filter", "error", "check", "A template uses a filter that does not exist."),
+    Code("template-record-not-written", "error", "check",
+         "A template reads `records.<Schema>` but no step before it writes that schema."),
+    Code("connector-input", "error", "check", "A connector step's input does not match the connector contract."),
+)

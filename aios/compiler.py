@@ -1,0 +1,196 @@
+"""Compile a workspace: load → spec → check → plan (+ policies), collecting every diagnostic.
+
+This is the one place the stages are chained (like Jinja's `Environment.compile`). `aios validate`
+calls exactly this, so a workspace that validates cannot fail at run time for a reason it could see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from aios.check.context import CheckContext
+from aios.check.documents import (
+    build_agents, build_connectors, build_flags, build_schemas, build_workspace, check_duplicates,
+)
+from aios.check.playbooks import PlaybookContext, build_playbooks, event_shape
+from aios.check.shapes import ANY_SHAPE, FieldShape, ObjShape
+from aios.check.templates import Scope, TemplateChecker
+from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
+from aios.load.nodes import YMap, YScalar
+from aios.load.suppressions import apply_suppressions, scan_suppressions
+from aios.load.workspace_files import SourceFile, WorkspaceSources, discover
+from aios.load.yaml_reader import read_yaml
+from aios.plan.hashing import content_hash
+from aios.plan.plan import Connector, Plan, PolicyBundle
+from aios.plan.types import FieldType, TypeKind
+from aios.spec.build import KIND_MODELS, SpecDocument, build_document
+
+__all__ = ["CompileResult", "compile_workspace", "compile_sources", "PROMPT_VARIABLES"]
+
+_DOC_KINDS = tuple(k for k in KIND_MODELS if k != "workspace")
+PROMPT_VARIABLES = ("input", "agent", "output_schema", "event", "run")
+
+@dataclass(frozen=True)
+class CompileResult:
+    root: Path
+    plan: Plan | None
+    diagnostics: tuple[Diagnostic, ...]
+    sources: WorkspaceSources
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None
+
+@lru_cache(maxsize=1)
+def _builtin_connector_docs() -> tuple[SpecDocument, ...]:
+    path = Path(__file__).parent / "connectors" / "builtin.yaml"
+    sink = DiagnosticSink()
+    docs = [build_document(d, sink, allowed_kinds=("connector",))
+            for d in read_yaml("<builtin>/connectors.yaml", path.read_text(encoding="utf-8"), sink)]
+    if sink.items:  # pragma: no cover - the shipped file is tested
+        raise RuntimeError(f"built-in connector contracts are invalid: {sink.items}")
+    return tuple(d for d in docs if d is not None)
+
+def _broken_name(root: object) -> str | None:
+    if isinstance(root, YMap):
+        name = root.get("name")
+        if isinstance(name, YScalar) and name.value is not None:
+            return str(name.value)
+    return None
+
+def _load_documents(sources: WorkspaceSources, sink: DiagnosticSink) -> tuple[SpecDocument | None,
+                                                                              list[SpecDocument],
+                                                                              set[tuple[str, str]]]:
+    broken: set[tuple[str, str]] = set()
+    workspace = None
+    if sources.workspace is not None:
+        ws_docs = read_yaml(sources.workspace.path, sources.workspace.text, sink)
+        for i, d in enumerate(ws_docs):
+            if i > 0:
+                sink.report("unknown-kind", "aios.yaml holds one document; put others in playbooks/", d.span)
+                continue
+            workspace = build_document(d, sink, default_kind="workspace", allowed_kinds=("workspace",))
+    docs: list[SpecDocument] = []
+    for f in sources.yaml_files:
+        for d in read_yaml(f.path, f.text, sink):
+            built = build_document(d, sink, allowed_kinds=_DOC_KINDS)
+            if built is None:
+                kind = d.root.get("kind") if isinstance(d.root, YMap) else None
+                name = _broken_name(d.root)
+                if isinstance(kind, YScalar) and name is not None:
+                    broken.add((str(kind.value), name))
+            else:
+                docs.append(built)
+    return workspace, docs, broken
+
+def _used_names(plan_playbooks: tuple, connectors: list[Connector]) -> tuple[set[str], set[str]]:
+    agents: set[str] = set()
+    conns: set[str] = set()
+    for pb in plan_playbooks:
+        for s in pb.steps:
+            if s.agent:
+                agents.add(s.agent)
+            if s.connector:
+                conns.add(s.connector)
+            if s.compensate:
+                conns.add(s.compensate)
+            if s.map is not None:
+                if s.map.agent:
+                    agents.add(s.map.agent)
+                if s.map.connector:
+                    conns.add(s.map.connector)
+    for c in connectors:
+        if c.compensation:
+            conns.add(c.compensation)
+    return agents, conns
+
+def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | None:
+    suppressions = []
+    for f in (*([sources.workspace] if sources.workspace else []), *sources.yaml_files, *sources.rules_files):
+        suppressions.extend(scan_suppressions(f.path, f.text, sink))
+    workspace, docs, broken = _load_documents(sources, sink)
+    ctx = CheckContext(sink, sources, docs, broken)
+    docs = check_duplicates(ctx, docs)
+    builtin = list(_builtin_connector_docs())
+    builtin_names = {d.name for d in builtin}
+    for d in docs:
+        if d.kind == "connector" and d.name in builtin_names:
+            sink.report("duplicate-name", f"connector `{d.name}` is built into aios and cannot be redeclared",
+                        d.spans.value(("name",)), hint="give your connector another name")
+    ctx.documents = docs
+    by_kind = {k: [d for d in docs if d.kind == k and not (k == "connector" and d.name in builtin_names)]
+               for k in _DOC_KINDS}
+    settings, routes, secrets = build_workspace(ctx, workspace)
+    route_map = {r.name: r for r in routes}
+    schemas = build_schemas(ctx, by_kind["schema"])
+    schema_map = {s.name: s for s in schemas}
+    prompt_files = {p.path for p in sources.prompts}
+    flags = build_flags(ctx, by_kind["flag"], route_map, prompt_files)
+    known_connectors = (builtin_names | {d.name for d in by_kind["connector"]}
+                        | {n for k, n in broken if k == "connector"})
+    connectors = build_connectors(ctx, builtin, schema_map, True, known_connectors, ())
+    connectors += build_connectors(ctx, by_kind["connector"], schema_map, False, known_connectors,
+                                   (s.name for s in secrets))
+    conn_map = {c.name: c for c in connectors}
+    agents = build_agents(ctx, by_kind["agent"], route_map, settings.default_model, schema_map,
+                          set(conn_map), {f.name for f in flags} | {n for k, n in broken if k == "flag"},
+                          prompt_files)
+    agent_map = {a.name: a for a in agents}
+    pctx = PlaybookContext(schema_map, agent_map, conn_map, {n for k, n in broken if k == "connector"})
+    playbooks = build_playbooks(ctx, by_kind["playbook"], pctx)
+    _check_prompts(ctx, sources.prompts, agents, flags)
+    used_agents, used_conns = _used_names(tuple(playbooks), connectors)
+    for a in agents:
+        if a.name not in used_agents and a.span is not None:
+            sink.report("unused-document", f"agent `{a.name}` is not used by any playbook", a.span)
+    for c in connectors:
+        if not c.builtin and c.name not in used_conns and c.span is not None:
+            sink.report("unused-document", f"connector `{c.name}` is not used by any playbook", c.span)
+    plan = Plan(
+        settings=settings, routes=routes, secrets=secrets, schemas=tuple(schemas), agents=tuple(agents),
+        connectors=tuple(connectors), flags=tuple(flags), playbooks=tuple(playbooks),
+        prompts=tuple((p.path, p.text) for p in sources.prompts), policies=PolicyBundle(""),
+    )
+    from aios.policy import compile_policies
+
+    bundle = compile_policies(plan, [(f.path, f.text) for f in sources.rules_files], sink)
+    plan = dataclasses.replace(plan, policies=bundle)
+    apply_suppressions(sink.sorted(), suppressions, sink)
+    if sink.has_errors:
+        return None
+    return dataclasses.replace(plan, content_hash=content_hash(plan))
+
+def _check_prompts(ctx: CheckContext, prompts: tuple[SourceFile, ...], agents: list, flags: list) -> None:
+    used = {a.prompt_file for a in agents} | {v.prompt_file for f in flags for v in f.variants if v.prompt_file}
+    checker = TemplateChecker(ctx)
+    names = {
+        "input": ANY_SHAPE,
+        "agent": ObjShape("the agent", {"name": FieldShape(FieldType(TypeKind.STR)),
+                                        "role": FieldShape(FieldType(TypeKind.STR))}),
+        "output_schema": ANY_SHAPE,
+        "event": event_shape(None),
+        "run": ANY_SHAPE,
+    }
+    for p in prompts:
+        if p.path in used:
+            checker.check_file(p.path, p.text, Scope(names))
+
+def compile_workspace(root: Path | str) -> CompileResult:
+    """Compile the workspace at ``root``. Never raises for problems in the user's files."""
+    root = Path(root).resolve()
+    sink = DiagnosticSink()
+    sources = discover(root, sink)
+    plan = compile_sources(sources, sink)
+    return CompileResult(root, plan, sink.sorted(), sources)
+

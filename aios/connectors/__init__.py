@@ -1,0 +1,1 @@
+"""The connector plane: contracts of the built-in connectors, and their implementations."""

@@ -1,0 +1,177 @@
+"""The rule AST: frozen nodes, each with the span of the source it came from.
+
+Built by `aios.policy.parser` from Lark's tree; read by the checker and the test-only reference
+evaluator. Literal values are already decoded (dates, durations, money) but not yet typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Union
+
+from aios.policy.decision import Effect
+from aios.span import Span
+
+__all__ = [
+    "Effect", "LitKind", "Literal", "Name", "Attr", "Call", "ListExpr", "Neg", "Arith", "Compare",
+    "In", "Not", "And", "Or", "Expr", "EffectSpec", "Rule", "PolicyFile", "walk",
+]
+
+
+class LitKind(enum.Enum):
+    NUMBER = "number"
+    STRING = "string"
+    BOOL = "bool"
+    NULL = "null"
+    MONEY = "money"
+    DURATION = "duration"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+LitValue = Union[int, float, str, bool, None, dt.timedelta, dt.date, dt.datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    kind: LitKind
+    value: LitValue
+    span: Span = field(compare=False)
+    currency: str | None = None  # MONEY only
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    id: str
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    base: Expr
+    name: str
+    span: Span = field(compare=False)
+    name_span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    func: str
+    args: tuple[Expr, ...]
+    span: Span = field(compare=False)
+    func_span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr:
+    items: tuple[Expr, ...]
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    operand: Expr
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Arith:
+    op: str  # + - * / %
+    left: Expr
+    right: Expr
+    span: Span = field(compare=False)
+    op_span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: str  # == != < <= > >=
+    left: Expr
+    right: Expr
+    span: Span = field(compare=False)
+    op_span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    item: Expr
+    container: Expr
+    negated: bool
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Expr
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    left: Expr
+    right: Expr
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    left: Expr
+    right: Expr
+    span: Span = field(compare=False)
+
+
+Expr = Union[Literal, Name, Attr, Call, ListExpr, Neg, Arith, Compare, In, Not, And, Or]
+
+
+@dataclass(frozen=True, slots=True)
+class EffectSpec:
+    effect: Effect
+    reason: str | None
+    span: Span = field(compare=False)
+    approvers: tuple[str, ...] = ()
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    when: Expr | None
+    effect: EffectSpec
+    span: Span = field(compare=False)
+    name_span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFile:
+    """One parsed ``.rules`` file. With syntax errors, holds the statements that did parse."""
+
+    path: str
+    policy: str  # from `policy NAME`, else the file stem
+    rules: tuple[Rule, ...]
+    default: EffectSpec | None = None
+    policy_span: Span | None = field(default=None, compare=False)
+    complete: bool = True  # False when syntax errors dropped some statements
+
+
+def walk(expr: Expr) -> list[Expr]:
+    """Every node of an expression, pre-order."""
+    out: list[Expr] = []
+    stack: list[Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, Attr):
+            stack.append(node.base)
+        elif isinstance(node, Call):
+            stack.extend(reversed(node.args))
+        elif isinstance(node, ListExpr):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, (Neg, Not)):
+            stack.append(node.operand)
+        elif isinstance(node, (Arith, Compare, And, Or)):
+            stack.extend((node.right, node.left))
+        elif isinstance(node, In):
+            stack.extend((node.container, node.item))
+    return out

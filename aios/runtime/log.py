@@ -1,0 +1,142 @@
+"""The episodic log: append-only (triggers refuse UPDATE and DELETE) and hash-chained.
+
+Each entry's hash is ``sha256(prev_hash ‖ seq ‖ run ‖ step ‖ type ‖ at ‖ body)``, with the stored
+JSON text of the body hashed as written, so verification needs no canonical re-encoding. One chain
+runs through the whole store (entries of concurrent runs interleave in commit order), which makes
+"nothing was removed or reordered anywhere" a single check. Archived prefixes are anchored by the
+``log_segments`` table: the only rows the delete trigger lets go are those a sealed segment covers,
+and verification starts from that segment's last hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["GENESIS", "LogEntry", "Verification", "append", "entries_for_run", "verify", "now_iso",
+           "dumps", "entry_hash"]
+
+GENESIS = b"\x00" * 32
+_SEP = b"\x1f"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(value: Any) -> str:
+    """The one JSON encoding used for log bodies and stored values."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def entry_hash(prev: bytes, seq: int, run_id: str | None, step_id: str | None, type_: str, at: str,
+               body: str) -> bytes:
+    h = hashlib.sha256(prev)
+    h.update(_SEP.join((str(seq).encode(), (run_id or "").encode(), (step_id or "").encode(),
+                        type_.encode(), at.encode(), body.encode())))
+    return h.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    seq: int
+    run_id: str | None
+    step_id: str | None
+    type: str
+    at: str
+    body: dict[str, Any]
+
+
+def _tail(conn: sqlite3.Connection) -> tuple[int, bytes]:
+    row = conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is not None:
+        return int(row[0]), bytes(row[1])
+    seg = conn.execute("SELECT last_seq, last_hash FROM log_segments ORDER BY last_seq DESC LIMIT 1").fetchone()
+    if seg is not None:
+        return int(seg[0]), bytes(seg[1])
+    return 0, GENESIS
+
+
+def append(conn: sqlite3.Connection, items: list[tuple[str | None, str | None, str, dict[str, Any]]],
+           at: str | None = None) -> int:
+    """Append ``(run_id, step_id, type, body)`` entries; call inside a write transaction.
+
+    Returns the number of bytes of body text written (for accounting in the bench).
+    """
+    seq, prev = _tail(conn)
+    stamp = at or now_iso()
+    rows = []
+    size = 0
+    for run_id, step_id, type_, body in items:
+        seq += 1
+        text = dumps(body)
+        size += len(text)
+        digest = entry_hash(prev, seq, run_id, step_id, type_, stamp, text)
+        rows.append((seq, run_id, step_id, type_, stamp, text, prev, digest))
+        prev = digest
+    conn.executemany("INSERT INTO log(seq, run_id, step_id, type, at, body, prev, hash) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return size
+
+
+def entries_for_run(conn: sqlite3.Connection, run_id: str) -> Iterator[LogEntry]:
+    for row in conn.execute("SELECT seq, run_id, step_id, type, at, body FROM log WHERE run_id = ? "
+                            "ORDER BY seq", (run_id,)):
+        yield LogEntry(int(row[0]), row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    entries: int
+    head: str  # hex hash of the last verified entry
+    broken_at: int | None = None
+    run_id: str | None = None
+    step_id: str | None = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"log verified: {self.entries} entries, head {self.head[:16]}"
+        where = f"seq {self.broken_at}"
+        if self.run_id:
+            where += f" (run {self.run_id}" + (f", step {self.step_id})" if self.step_id else ")")
+        return f"log chain broken at {where}: {self.reason}; {self.entries} entries before it verify"
+
+
+def verify(conn: sqlite3.Connection) -> Verification:
+    """Walk the chain from its anchor; report the first entry that does not fit."""
+    seg = conn.execute("SELECT last_seq, last_hash FROM log_segments ORDER BY last_seq DESC LIMIT 1").fetchone()
+    expected_seq, prev = (int(seg[0]), bytes(seg[1])) if seg is not None else (0, GENESIS)
+    count = 0
+    cur = conn.execute("SELECT seq, run_id, step_id, type, at, body, prev, hash FROM log "
+                       "WHERE seq > ? ORDER BY seq", (expected_seq,))
+    for seq, run_id, step_id, type_, at, body, stored_prev, stored_hash in cur:
+        expected_seq += 1
+        if seq != expected_seq:
+            return Verification(False, count, prev.hex(), seq, run_id, step_id,
+                                f"entry {expected_seq} is missing (found {seq} next)")
+        if bytes(stored_prev) != prev:
+            return Verification(False, count, prev.hex(), seq, run_id, step_id,
+                                "its link does not match the previous entry's hash (an entry before it "
+                                "was removed or replaced)")
+        digest = entry_hash(prev, seq, run_id, step_id, type_, at, body)
+        if digest != bytes(stored_hash):
+            return Verification(False, count, prev.hex(), seq, run_id, step_id,
+                                "its content does not match its hash (the entry was altered)")
+        prev = digest
+        count += 1
+    return Verification(True, count, prev.hex())

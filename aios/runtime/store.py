@@ -1,0 +1,214 @@
+"""The state store: one SQLite file (``<storage>/state.db``) in WAL mode.
+
+Durability reasoning. ``journal_mode=WAL`` with ``synchronous=FULL`` makes every COMMIT append the
+transaction's pages to the WAL and fsync the WAL once before COMMIT returns; a transaction is durable
+exactly when that fsync completes, and a crash before it leaves the transaction invisible (SQLite
+ignores WAL frames without a valid commit record and checksum). ``synchronous=NORMAL`` would skip that
+fsync and survive process crashes but not power loss, so it is not used. The interpreter writes one
+transaction per step, hence at most one fsync per step (two for a side-effecting connector step: the
+intent must be durable before the effect, then the result). Checkpoints (copying the WAL back into
+the database) happen every ``wal_autocheckpoint`` pages and cost extra fsyncs then, not per step.
+
+Writers take the write lock up front (``BEGIN IMMEDIATE``) so two processes never deadlock on lock
+upgrade; ``busy_timeout`` lets a second process wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aios.errors import StorageError
+
+__all__ = ["Store", "SCHEMA_VERSION", "CommitProbe"]
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plans (
+    hash TEXT PRIMARY KEY, created_at TEXT NOT NULL, snapshot BLOB
+);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, type TEXT NOT NULL, source TEXT, time TEXT NOT NULL, payload TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, playbook TEXT NOT NULL, plan_hash TEXT NOT NULL, event_id TEXT NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, finished_at TEXT,
+    error TEXT, cost_usd REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0, owner TEXT,
+    rerun_of TEXT, rerun_from TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY, run_id TEXT, step_id TEXT, type TEXT NOT NULL, at TEXT NOT NULL,
+    body TEXT NOT NULL, prev BLOB NOT NULL, hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_run ON log(run_id, seq);
+CREATE TABLE IF NOT EXISTS log_segments (
+    id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    last_hash BLOB NOT NULL, path TEXT NOT NULL, sealed_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
+BEGIN SELECT RAISE(ABORT, 'the episodic log is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
+WHEN old.seq > coalesce((SELECT max(last_seq) FROM log_segments), 0)
+BEGIN SELECT RAISE(ABORT, 'the episodic log is append-only: DELETE refused (only archived segments may be dropped)'); END;
+CREATE TRIGGER IF NOT EXISTS segments_no_update BEFORE UPDATE ON log_segments
+BEGIN SELECT RAISE(ABORT, 'log segments are append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS segments_no_delete BEFORE DELETE ON log_segments
+BEGIN SELECT RAISE(ABORT, 'log segments are append-only: DELETE refused'); END;
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY, run_id TEXT NOT NULL, step_id TEXT NOT NULL, site TEXT NOT NULL,
+    kind TEXT NOT NULL, message TEXT NOT NULL, rule TEXT, approvers TEXT NOT NULL DEFAULT '[]',
+    requested_at TEXT NOT NULL, expires_at TEXT, on_timeout TEXT NOT NULL DEFAULT 'reject',
+    status TEXT NOT NULL, decided_by TEXT, decided_at TEXT, note TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
+CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id, site);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, run_id TEXT, step_id TEXT, severity TEXT NOT NULL, message TEXT NOT NULL,
+    created_at TEXT NOT NULL, acknowledged_at TEXT
+);
+CREATE TABLE IF NOT EXISTS breakers (
+    connector TEXT PRIMARY KEY, failures INTEGER NOT NULL, opened_until REAL NOT NULL DEFAULT 0
+);
+"""
+
+
+class CommitProbe:
+    """Marks, in a memory-mapped byte, whether the process is inside a COMMIT.
+
+    Enabled only when ``AIOS_COMMIT_PROBE`` names a file (the crash test does this): after a SIGKILL
+    the file still says where the process died, which proves kills landed inside commits.
+    """
+
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 16:
+                os.ftruncate(fd, 16)
+            self._map = mmap.mmap(fd, 16)
+        finally:
+            os.close(fd)
+
+    def set(self, phase: int) -> None:
+        self._map[0] = phase
+
+    def count(self) -> None:
+        self._map[1] = (self._map[1] + 1) % 256
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class Store:
+    """A connection to ``state.db`` with the schema in place. Not shared between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0,
+                                        check_same_thread=False)
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot open the state store {path}: {err}") from err
+        self.conn.row_factory = sqlite3.Row
+        try:
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StorageError(f"the state store {path} could not switch to WAL (mode {mode})")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._ensure_schema()
+        except sqlite3.DatabaseError as err:
+            self.conn.close()
+            raise StorageError(f"the state store {path} is not usable: {err}") from err
+        probe = os.environ.get("AIOS_COMMIT_PROBE")
+        self._probe = CommitProbe(probe) if probe else None
+
+    @classmethod
+    def open(cls, storage_dir: Path) -> Store:
+        return cls(storage_dir / "state.db")
+
+    def _ensure_schema(self) -> None:
+        row = None
+        with contextlib.suppress(sqlite3.OperationalError):
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and int(row[0]) == SCHEMA_VERSION:
+            return
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise StorageError(f"the state store {self.path} was written by a newer aios "
+                               f"(schema {row[0]}, this is {SCHEMA_VERSION})")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split(_DDL):
+                self.conn.execute(statement)
+            from aios.runtime.records import ensure_records_schema
+
+            ensure_records_schema(self.conn)
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                              (str(SCHEMA_VERSION),))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: the lock is taken at BEGIN, the one fsync happens at COMMIT."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        probe = self._probe
+        if probe is not None:
+            probe.set(1)
+        conn.execute("COMMIT")
+        if probe is not None:
+            probe.set(0)
+            probe.count()
+
+    def probe_phase(self, phase: int) -> None:
+        if self._probe is not None:
+            self._probe.set(phase)
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _split(ddl: str) -> list[str]:
+    """Split the DDL into statements, keeping trigger bodies (``BEGIN … END;``) whole."""
+    out: list[str] = []
+    buf: list[str] = []
+    for line in ddl.strip().splitlines():
+        buf.append(line)
+        text = "\n".join(buf).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            out.append(text)
+            buf = []
+    if buf and "\n".join(buf).strip():
+        out.append("\n".join(buf).strip())
+    return out

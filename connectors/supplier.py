@@ -1,0 +1,1 @@
+"""Purchase orders to the supplier, written as order files to the supplier outbox."""
