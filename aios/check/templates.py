@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import TemplateSyntaxError, nodes
 
 from aios.check.context import CheckContext
 from aios.check.shapes import ANY_SHAPE, ListShape, ObjShape, Shape, item_of, member
@@ -87,9 +87,8 @@ class TemplateChecker:
         self.ctx.sink.report("template-syntax", f"template syntax error: {msg}", span, hint=hint)
 
     def _locals(self, ast: nodes.Template) -> set[str]:
-        undeclared = meta.find_undeclared_variables(ast)
-        names = {n.name for n in ast.find_all(nodes.Name)}
-        return names - undeclared
+        """Names a template binds itself (`for`, `set`, macro parameters); they shadow the scope."""
+        return {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
 
     def _walk(self, node: nodes.Node, scope: Scope, locals_: set[str], span: Span) -> None:
         if isinstance(node, (nodes.Getattr, nodes.Getitem)) or (isinstance(node, nodes.Name) and node.ctx == "load"):
