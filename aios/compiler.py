@@ -151,11 +151,13 @@ def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | N
     playbooks = build_playbooks(ctx, by_kind["playbook"], pctx)
     _check_prompts(ctx, sources.prompts, agents, flags)
     used_agents, used_conns = _used_names(tuple(playbooks), connectors)
-    for a in agents:
-        if a.name not in used_agents and a.span is not None:
+    reported = {d.code for d in sink.items}
+    for a in agents:  # while a reference is unresolved, "unused" is most likely its cascade
+        if a.name not in used_agents and a.span is not None and "unknown-agent" not in reported:
             sink.report("unused-document", f"agent `{a.name}` is not used by any playbook", a.span)
     for c in connectors:
-        if not c.builtin and c.name not in used_conns and c.span is not None:
+        if not c.builtin and c.name not in used_conns and c.span is not None \
+                and "unknown-connector" not in reported:
             sink.report("unused-document", f"connector `{c.name}` is not used by any playbook", c.span)
     plan = Plan(
         settings=settings, routes=routes, secrets=secrets, schemas=tuple(schemas), agents=tuple(agents),
