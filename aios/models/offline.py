@@ -65,6 +65,7 @@ def _keywords(texts: list[str], n: int) -> list[str]:
     counts: dict[str, int] = {}
     order: list[str] = []
     for t in texts:
+        t = re.sub(r"\S+@\S+|\w+://\S+", " ", t)
         for w in _WORD.findall(t):
             lw = w.lower()
             if lw in _STOP:
@@ -98,9 +99,12 @@ def _text(name: str, texts: list[str], h: bytes) -> str:
         body = joined[:1200] if joined else "(no input text)"
         return f"{_headline(texts, h)}\n\n{body}"
     if any(n == t or n.endswith("_" + t) for t in _SHORT_NAMES):
+        if not texts:
+            return f"{name} {h.hex()[:8]}"
+        longest = max(texts, key=len)
+        first = re.split(r"(?<=[.!?])\s", longest, maxsplit=1)[0][:240]
         keys = ", ".join(_keywords(texts, 5))
-        first = (texts[0] if texts else "")[:200]
-        return f"{first}" + (f" (key points: {keys})" if keys else "") if first else f"{name} {h.hex()[:8]}"
+        return first + (f" Key points: {keys}." if keys else "")
     if texts:
         return texts[0][:120]
     return f"{name}-{h.hex()[:8]}"
@@ -180,6 +184,9 @@ def generate(schema: RecordType | None, input_value: Any, prompt: str = "") -> A
         if value is None and not f.type.optional and f.type.kind is TypeKind.ANY:
             value = input_value
         out[f.name] = value
+    counted = next((out[n] for n in ("body", "content", "text") if isinstance(out.get(n), str)), None)
+    if counted is not None and "word_count" in out and isinstance(out["word_count"], int):
+        out["word_count"] = len(counted.split())
     return out
 
 

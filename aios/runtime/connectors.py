@@ -1,0 +1,118 @@
+"""How the interpreter calls a connector: a name, an input, an idempotency key and provenance in;
+an output mapping out.
+
+A connector implementation is any callable taking a `ConnectorCall`. Resolution order: an explicit
+registration (tests, embedding applications), then the built-in implementations, then a workspace
+connector's ``module: file:function`` (``connectors/<file>.py`` in the workspace). Implementations
+must treat the idempotency key as the identity of the effect: called twice with the same key, the
+effect happens once and the same output comes back. The interpreter guarantees the key is the same
+on every retry and after a crash.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aios.errors import RunError
+from aios.plan.plan import Plan
+
+__all__ = ["Provenance", "ConnectorCall", "ConnectorFn", "ConnectorFailed", "ConnectorRegistry"]
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    run_id: str
+    step_id: str
+    plan_hash: str
+    playbook: str
+    attempt: int = 1
+    item: int | None = None  # the index of a map step's item
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorCall:
+    connector: str
+    input: Mapping[str, Any]
+    idempotency_key: str
+    provenance: Provenance
+    settings: Mapping[str, Any] = field(default_factory=dict)  # this connector's block in aios.yaml
+    workspace: Path = Path(".")
+    storage: Path = Path(".aios")
+    secret: Callable[[str], str | None] = field(default=lambda name: None, repr=False)
+    timeout_s: float | None = None
+
+    def path_in_workspace(self, relative: str) -> Path:
+        """Resolve a workspace-relative path, refusing anything that escapes the workspace."""
+        root = self.workspace.resolve()
+        target = (root / relative).resolve()
+        if target != root and root not in target.parents:
+            raise ConnectorFailed(f"path `{relative}` is outside the workspace", transient=False)
+        return target
+
+
+ConnectorFn = Callable[[ConnectorCall], Mapping[str, Any]]
+
+
+class ConnectorFailed(RunError):
+    """A connector call failed; ``transient`` says whether retrying with the same key may help."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ConnectorRegistry:
+    def __init__(self, workspace: Path | None = None) -> None:
+        self.workspace = workspace
+        self._fns: dict[str, ConnectorFn] = {}
+        self._resolved: dict[str, ConnectorFn] = {}
+
+    def register(self, name: str, fn: ConnectorFn) -> None:
+        self._fns[name] = fn
+        self._resolved.pop(name, None)
+
+    def resolve(self, plan: Plan, name: str) -> ConnectorFn:
+        fn = self._resolved.get(name) or self._fns.get(name)
+        if fn is not None:
+            return fn
+        from aios.runtime import builtins
+
+        fn = builtins.IMPLEMENTATIONS.get(name)
+        if fn is None:
+            contract = plan.connector_map.get(name)
+            if contract is None:
+                raise ConnectorFailed(f"no connector `{name}` in the plan", transient=False)
+            if not contract.module:
+                raise ConnectorFailed(f"connector `{name}` has no implementation", transient=False)
+            fn = self._load_module(name, contract.module)
+        self._resolved[name] = fn
+        return fn
+
+    def _load_module(self, name: str, module: str) -> ConnectorFn:
+        file_part, _, attr = module.partition(":")
+        attr = attr or name.rsplit(".", 1)[-1]
+        root = self.workspace or Path(".")
+        path = root / "connectors" / (file_part.replace(".", "/") + ".py")
+        if not path.is_file():
+            raise ConnectorFailed(f"connector `{name}`: {path} does not exist", transient=False)
+        mod_name = f"aios_workspace_connectors.{file_part}"
+        mod = sys.modules.get(mod_name)
+        if mod is None:
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            if spec is None or spec.loader is None:
+                raise ConnectorFailed(f"connector `{name}`: cannot load {path}", transient=False)
+            mod = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(mod)
+            except Exception as err:
+                raise ConnectorFailed(f"connector `{name}`: {path} failed to load: {err}", transient=False) from err
+            sys.modules[mod_name] = mod
+        fn = getattr(mod, attr, None)
+        if not callable(fn):
+            raise ConnectorFailed(f"connector `{name}`: {path} has no function `{attr}`", transient=False)
+        return fn  # type: ignore[no-any-return]

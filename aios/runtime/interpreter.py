@@ -1,0 +1,369 @@
+"""The runtime: admit runs, execute them, pause and resume them, and recover after a crash.
+
+A `Runtime` binds a compiled plan to a workspace's state store. Each method is one operator action
+(`aios run`, `aios runs resume`, `aios approve`, …); the step loop itself is in `execution`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aios.errors import RunError
+from aios.models.adapter import ModelAdapter
+from aios.plan.plan import Plan, Step, StepKind
+from aios.plan.hashing import canonical
+from aios.runtime import approvals, log
+from aios.runtime.approvals import Approval, ApprovalStatus
+from aios.runtime.breaker import CircuitBreakers
+from aios.runtime.connectors import ConnectorRegistry
+from aios.runtime.execution import Execution
+from aios.runtime.outcome import Progress, RunOutcome
+from aios.runtime.ownership import owner_alive, owner_token
+from aios.runtime.records import RecordStore
+from aios.runtime.runstate import TERMINAL, Event, RunState, RunStatus, StepStatus, T
+from aios.runtime.store import Store
+from aios.runtime.templates import Renderer
+from aios.runtime.validation import validate_record
+
+__all__ = ["Runtime", "RunOutcome", "Progress", "Retriever", "new_run_id"]
+
+#: (query, top_k, filter, half_life_days) -> hits; each hit a JSON object carrying its provenance.
+Retriever = Callable[[str, int, Mapping[str, Any], "float | None"], list[dict[str, Any]]]
+
+
+def new_run_id() -> str:
+    """Sortable by admission time: milliseconds in hex, then randomness."""
+    return f"run_{int(time.time() * 1000):011x}{secrets.token_hex(3)}"
+
+
+class Runtime:
+    def __init__(self, plan: Plan, root: Path | str, *, storage: Path | None = None, store: Store | None = None,
+                 connectors: ConnectorRegistry | None = None, models: ModelAdapter | None = None,
+                 retriever: Retriever | None = None, actor: str | None = None,
+                 progress: Callable[[Progress], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not plan.content_hash:
+            raise RunError("the plan has no content hash; compile it with aios.compiler.compile_workspace")
+        self.plan = plan
+        self.root = Path(root).resolve()
+        self.storage_dir = storage or (self.root / plan.settings.storage)
+        self._own_store = store is None
+        self.store = store or Store.open(self.storage_dir)
+        self.records = RecordStore(self.store.conn)
+        self.connectors = connectors or ConnectorRegistry(self.root)
+        self.sleep = sleep
+        self.models = models or ModelAdapter(sleep=sleep)
+        self.retriever = retriever
+        self.actor = actor or os.environ.get("AIOS_ACTOR") or plan.settings.actor
+        self.progress = progress
+        self.renderer = Renderer()
+        self.breakers = CircuitBreakers(self.store)
+        self.owner = owner_token()
+        self._plans: dict[str, Plan] = {plan.content_hash: plan}
+        self._settings: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def close(self) -> None:
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- services used by the execution -----------------------------------------------------------
+
+    def emit(self, p: Progress) -> None:
+        if self.progress is not None:
+            self.progress(p)
+
+    def secret_value(self, plan: Plan, name: str) -> str | None:
+        secret = plan.secret_map.get(name)
+        if secret is None:
+            return None
+        value = os.environ.get(secret.env)
+        if value is None and secret.required:
+            raise RunError(f"secret `{name}` is not set (environment variable {secret.env})")
+        return value
+
+    def connector_settings(self, plan: Plan, name: str) -> dict[str, Any]:
+        key = (plan.content_hash, name)
+        cached = self._settings.get(key)
+        if cached is None:
+            tv = dict(plan.settings.connector_settings).get(name)
+            value = self.renderer.value(tv, {}) if tv is not None else {}
+            cached = self._settings[key] = value if isinstance(value, dict) else {}
+        return cached
+
+    def retrieve(self, query: str, top_k: int, filters: Mapping[str, Any], half_life_days: float | None,
+                 ) -> list[dict[str, Any]]:
+        if self.retriever is None:
+            return []
+        return list(self.retriever(query, top_k, filters, half_life_days))
+
+    # -- admission --------------------------------------------------------------------------------
+
+    def admit(self, playbook: str, event: Event | Mapping[str, Any], *, claim: bool = False,
+              rerun_of: str | None = None, rerun_from: str | None = None) -> str:
+        """Record the run durably (event, run row, log entry) and only then return its id.
+
+        With ``claim`` the run is admitted already owned by this process (``running``), so starting
+        it costs no second commit.
+        """
+        plan = self.plan
+        pb = plan.playbook_map.get(playbook)
+        if pb is None:
+            import difflib
+
+            close = difflib.get_close_matches(playbook, list(plan.playbook_map), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise RunError(f"no playbook `{playbook}` in the workspace{hint}")
+        ev = event if isinstance(event, Event) else Event.from_json(event, pb.trigger.event)
+        if pb.trigger.event and ev.type != pb.trigger.event:
+            raise RunError(f"playbook `{playbook}` is triggered by `{pb.trigger.event}` events, "
+                           f"not `{ev.type}`")
+        if pb.trigger.payload_schema:
+            _, errors = validate_record(plan.schema_map[pb.trigger.payload_schema], ev.payload, extra="keep")
+            if errors:
+                raise RunError(f"the event payload does not match {pb.trigger.payload_schema}: " + "; ".join(errors))
+        run_id = new_run_id()
+        status = RunStatus.RUNNING if claim else RunStatus.ADMITTED
+        with self.store.transaction() as conn:
+            at = log.now_iso()
+            self._snapshot(conn, plan, at)
+            conn.execute("INSERT OR IGNORE INTO events(id, type, source, time, payload, received_at) "
+                         "VALUES (?,?,?,?,?,?)", (ev.id, ev.type, ev.source, ev.time, log.dumps(ev.payload), at))
+            conn.execute("INSERT INTO runs(id, playbook, plan_hash, event_id, status, created_at, updated_at, owner, "
+                         "rerun_of, rerun_from) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         (run_id, playbook, plan.content_hash, ev.id, status.value, at, at,
+                          self.owner if claim else None, rerun_of, rerun_from))
+            body: dict[str, Any] = {"playbook": playbook, "plan": plan.content_hash, "event": ev.id,
+                                    "event_type": ev.type, "actor": self.actor}
+            if rerun_of:
+                body.update({"rerun_of": rerun_of, "from": rerun_from})
+            if claim:
+                body["owner"] = self.owner
+            log.append(conn, [(run_id, None, T.RUN_ADMITTED, body)], at)
+        self.emit(Progress(run_id, None, "run", "admitted", f"{playbook} on {ev.type} {ev.id}"))
+        return run_id
+
+    def _snapshot(self, conn: sqlite3.Connection, plan: Plan, at: str) -> None:
+        """Keep the plan a run is pinned to, so the run can resume after the workspace changes."""
+        if conn.execute("SELECT 1 FROM plans WHERE hash = ?", (plan.content_hash,)).fetchone():
+            return
+        try:
+            blob: bytes | None = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # a policy plane object that cannot be pickled: resume needs the same plan
+            blob = None
+        conn.execute("INSERT INTO plans(hash, created_at, snapshot) VALUES (?,?,?)", (plan.content_hash, at, blob))
+
+    def plan_for(self, plan_hash: str) -> Plan:
+        cached = self._plans.get(plan_hash)
+        if cached is not None:
+            return cached
+        row = self.store.conn.execute("SELECT snapshot FROM plans WHERE hash = ?", (plan_hash,)).fetchone()
+        if row is None or row[0] is None:
+            raise RunError(f"the run is pinned to plan {plan_hash[:12]}, but the workspace now compiles to "
+                           f"{self.plan.content_hash[:12]} and no snapshot of the old plan is stored")
+        plan = pickle.loads(row[0])
+        if not isinstance(plan, Plan):
+            raise RunError(f"the stored snapshot of plan {plan_hash[:12]} is not a plan")
+        self._plans[plan_hash] = plan
+        return plan
+
+    # -- execution --------------------------------------------------------------------------------
+
+    def start(self, playbook: str, event: Event | Mapping[str, Any]) -> RunOutcome:
+        """Admit a run (durably, already claimed) and execute it until it ends or waits."""
+        run_id = self.admit(playbook, event, claim=True)
+        return self._execute(run_id)
+
+    def resume(self, run_id: str, *, force: bool = False) -> RunOutcome:
+        """Continue a run from its last durable point (after a crash, an approval, or a restart)."""
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunError(f"no run `{run_id}` (see `aios runs list`)")
+            status = RunStatus(row["status"])
+            if status in TERMINAL:
+                return self._outcome_of(run_id)
+            if row["owner"] and row["owner"] != self.owner and owner_alive(row["owner"]) and not force:
+                raise RunError(f"run `{run_id}` is being executed by another process ({row['owner']})")
+            new_status = RunStatus.RUNNING if status is RunStatus.ADMITTED else status
+            conn.execute("UPDATE runs SET owner = ?, status = ?, updated_at = ? WHERE id = ?",
+                         (self.owner, new_status.value, log.now_iso(), run_id))
+            log.append(conn, [(run_id, None, T.RUN_STARTED, {"pre": status.value, "owner": self.owner,
+                                                             "previous_owner": row["owner"]})])
+        self.emit(Progress(run_id, None, "run", "resumed", status.value))
+        return self._execute(run_id)
+
+    def _execute(self, run_id: str) -> RunOutcome:
+        state = RunState.replay(self.store.conn, run_id)
+        plan = self.plan_for(state.plan_hash)
+        return Execution(self, plan, state).run()
+
+    def _outcome_of(self, run_id: str) -> RunOutcome:
+        row = self.store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunError(f"no run `{run_id}`")
+        status = RunStatus(row["status"])
+        approval = None
+        if status is RunStatus.WAITING:
+            pend = approvals.listing(self.store.conn, run_id=run_id)
+            approval = pend[0] if pend else None
+        failed = None
+        if status in (RunStatus.FAILED, RunStatus.REJECTED):
+            f = self.store.conn.execute("SELECT step_id FROM log WHERE run_id = ? AND type = ? ORDER BY seq DESC "
+                                        "LIMIT 1", (run_id, T.STEP_FAILED)).fetchone()
+            failed = f[0] if f else None
+        return RunOutcome(run_id, status, row["error"], failed, approval, float(row["cost_usd"]))
+
+    def outcome(self, run_id: str) -> RunOutcome:
+        return self._outcome_of(run_id)
+
+    def recover(self) -> list[RunOutcome]:
+        """Resume every run whose executing process is gone, and expired approvals' runs."""
+        out = []
+        rows = self.store.conn.execute(
+            "SELECT id, status, owner FROM runs WHERE status IN ('admitted', 'running', 'compensating', 'waiting') "
+            "ORDER BY created_at").fetchall()
+        for row in rows:
+            if row["owner"] and owner_alive(row["owner"]):
+                continue
+            if row["status"] == RunStatus.WAITING.value:
+                expired = [a for a in approvals.listing(self.store.conn, run_id=row["id"])
+                           if a.expires_at and a.expires_at <= log.now_iso()]
+                if not expired:
+                    continue
+                for a in expired:
+                    self.decide_expired(a)
+            out.append(self.resume(row["id"]))
+        return out
+
+    # -- approvals and cancellation ---------------------------------------------------------------
+
+    def decide(self, approval_id: str, *, approve: bool, note: str | None = None, actor: str | None = None,
+               resume: bool = True) -> tuple[Approval, RunOutcome | None]:
+        """Approve or reject; who, when and why go into the log. Then resume the run (optional)."""
+        who = actor or self.actor
+        with self.store.transaction() as conn:
+            decided = approvals.decide(conn, approval_id, approve=approve, actor=who, note=note, at=log.now_iso())
+            self._log_decision(conn, decided)
+        self.emit(Progress(decided.run_id, decided.step_id, "approval", decided.status.value,
+                           f"by {who}" + (f": {note}" if note else "")))
+        if not resume:
+            return decided, None
+        return decided, self.resume(decided.run_id)
+
+    def _log_decision(self, conn: sqlite3.Connection, a: Approval) -> None:
+        log.append(conn, [(a.run_id, a.step_id, T.APPROVAL_DECIDED, {
+            "approval": a.id, "site": a.site, "kind": a.kind.value, "decision": a.status.value,
+            "by": a.decided_by, "at": a.decided_at, "note": a.note})])
+        conn.execute("UPDATE runs SET status = 'running', updated_at = ? WHERE id = ? AND status = 'waiting'",
+                     (a.decided_at, a.run_id))
+
+    def decide_expired(self, approval: Approval) -> Approval:
+        """An approval past its timeout is decided by its ``on_timeout`` rule, logged like any other."""
+        with self.store.transaction() as conn:
+            current = approvals.get(conn, approval.id)
+            if current is None or current.status is not ApprovalStatus.PENDING:
+                return current or approval
+            decided = _decide_as_timeout(conn, approval)
+            self._log_decision(conn, decided)
+        return decided
+
+    def cancel(self, run_id: str, *, note: str | None = None, actor: str | None = None) -> RunOutcome:
+        who = actor or self.actor
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunError(f"no run `{run_id}` (see `aios runs list`)")
+            status = RunStatus(row["status"])
+            if status in TERMINAL:
+                raise RunError(f"run `{run_id}` is already {status.value}")
+            at = log.now_iso()
+            conn.execute("UPDATE runs SET status = 'cancelled', owner = NULL, updated_at = ?, finished_at = ?, "
+                         "error = ? WHERE id = ?", (at, at, f"cancelled by {who}" + (f": {note}" if note else ""),
+                                                    run_id))
+            conn.execute("UPDATE approvals SET status = 'rejected', decided_by = ?, decided_at = ?, note = ? "
+                         "WHERE run_id = ? AND status = 'pending'", (who, at, "run cancelled", run_id))
+            log.append(conn, [(run_id, None, T.RUN_CANCELLED, {"pre": status.value, "by": who, "note": note})], at)
+        self.emit(Progress(run_id, None, "run", "cancelled", f"by {who}"))
+        return self._outcome_of(run_id)
+
+    # -- rerun ------------------------------------------------------------------------------------
+
+    def rerun(self, run_id: str, from_step: str) -> RunOutcome:
+        """A new run on the current plan with the same event, reusing every step that neither is
+        ``from_step`` nor depends on it (and is unchanged since the original run)."""
+        old = RunState.replay(self.store.conn, run_id)
+        pb = self.plan.playbook_map.get(old.playbook)
+        if pb is None:
+            raise RunError(f"playbook `{old.playbook}` is no longer in the workspace")
+        if from_step not in {s.id for s in pb.steps}:
+            import difflib
+
+            close = difflib.get_close_matches(from_step, [s.id for s in pb.steps], n=1)
+            raise RunError(f"no step `{from_step}` in `{pb.name}`" + (f"; did you mean `{close[0]}`?" if close else ""))
+        downstream = {from_step}
+        for s in pb.steps:
+            if any(n in downstream for n in s.needs):
+                downstream.add(s.id)
+        try:
+            old_plan: Plan | None = self.plan_for(old.plan_hash)
+        except RunError:
+            old_plan = None
+        reuse: list[tuple[Step, dict[str, Any]]] = []
+        for s in pb.steps:
+            ss = old.steps.get(s.id)
+            if s.id in downstream or ss is None or ss.status is not StepStatus.COMPLETED:
+                continue
+            if s.kind is StepKind.GATE:
+                continue  # a human decision is asked again
+            if old_plan is None or not _same_step(old_plan, old.playbook, s):
+                continue
+            body: dict[str, Any] = {"from": run_id, "out": ss.output, "post": "completed"}
+            if ss.input is not None:
+                body["in"] = ss.input
+            refs = [{"schema": r.schema, "id": r.id, "v": r.version} for r in self.records.written_by_run(run_id)
+                    if r.step_id == s.id]
+            if refs:
+                body["rec"] = refs
+            reuse.append((s, body))
+        new_id = self.admit(old.playbook, old.event, claim=True, rerun_of=run_id, rerun_from=from_step)
+        if reuse:
+            with self.store.transaction() as conn:
+                log.append(conn, [(new_id, s.id, T.STEP_REUSED, body) for s, body in reuse])
+        return self._execute(new_id)
+
+
+def _same_step(old_plan: Plan, playbook: str, step: Step) -> bool:
+    old_pb = old_plan.playbook_map.get(playbook)
+    if old_pb is None:
+        return False
+    try:
+        before = old_pb.step(step.id)
+    except KeyError:
+        return False
+    return json.dumps(canonical(before), sort_keys=True) == json.dumps(canonical(step), sort_keys=True)
+
+
+def _decide_as_timeout(conn: sqlite3.Connection, approval: Approval) -> Approval:
+    """Decide an expired approval by its ``on_timeout`` rule (outside any approver list)."""
+    at = log.now_iso()
+    status = ApprovalStatus.APPROVED if approval.on_timeout == "approve" else ApprovalStatus.REJECTED
+    note = f"no decision before {approval.expires_at}"
+    conn.execute("UPDATE approvals SET status = ?, decided_by = 'timeout', decided_at = ?, note = ? "
+                 "WHERE id = ? AND status = 'pending'", (status.value, at, note, approval.id))
+    got = approvals.get(conn, approval.id)
+    assert got is not None
+    return got
