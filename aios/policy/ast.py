@@ -16,7 +16,7 @@ from aios.span import Span
 
 __all__ = [
     "Effect", "LitKind", "Literal", "Name", "Attr", "Call", "ListExpr", "Neg", "Arith", "Compare",
-    "In", "Not", "And", "Or", "Expr", "EffectSpec", "Rule", "PolicyFile", "walk",
+    "In", "Not", "And", "Or", "Expr", "EffectSpec", "Rule", "PolicyFile", "walk", "unparse", "LitValue",
 ]
 
 
@@ -175,3 +175,63 @@ def walk(expr: Expr) -> list[Expr]:
         elif isinstance(node, In):
             stack.extend((node.container, node.item))
     return out
+
+
+_PRECEDENCE = {Or: 1, And: 2, Not: 3, Compare: 4, In: 4, Arith: 5, Neg: 7}
+
+
+def _lit_text(node: Literal) -> str:
+    v = node.value
+    if node.kind is LitKind.STRING:
+        assert isinstance(v, str)
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+    if node.kind is LitKind.BOOL:
+        return "true" if v else "false"
+    if node.kind is LitKind.NULL:
+        return "null"
+    if node.kind is LitKind.MONEY:
+        return f"{v} {node.currency}"
+    if node.kind is LitKind.DURATION:
+        assert isinstance(v, dt.timedelta)
+        seconds = v.total_seconds()
+        for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+            if seconds and seconds % size == 0:
+                return f"{int(seconds // size)}{unit}"
+        return f"{int(seconds * 1000)}ms"
+    if node.kind in (LitKind.DATE, LitKind.DATETIME):
+        assert isinstance(v, (dt.date, dt.datetime))
+        return v.isoformat()
+    return repr(v)
+
+
+def unparse(expr: Expr) -> str:
+    """Source text for an expression (normalised spacing, minimal parentheses)."""
+    def wrap(child: Expr, parent_level: int) -> str:
+        text = unparse(child)
+        level = _PRECEDENCE.get(type(child), 9)
+        return f"({text})" if level <= parent_level and level < 9 else text
+
+    if isinstance(expr, Literal):
+        return _lit_text(expr)
+    if isinstance(expr, Name):
+        return expr.id
+    if isinstance(expr, Attr):
+        return f"{wrap(expr.base, 8)}.{expr.name}"
+    if isinstance(expr, Call):
+        return f"{expr.func}({', '.join(unparse(a) for a in expr.args)})"
+    if isinstance(expr, ListExpr):
+        return f"[{', '.join(unparse(a) for a in expr.items)}]"
+    if isinstance(expr, Neg):
+        return f"-{wrap(expr.operand, 7)}"
+    if isinstance(expr, Not):
+        return f"not {wrap(expr.operand, 2)}"
+    if isinstance(expr, Arith):
+        level = 6 if expr.op in "*/%" else 5
+        return f"{wrap(expr.left, level - 1)} {expr.op} {wrap(expr.right, level)}"
+    if isinstance(expr, Compare):
+        return f"{wrap(expr.left, 4)} {expr.op} {wrap(expr.right, 4)}"
+    if isinstance(expr, In):
+        return f"{wrap(expr.item, 4)} {'not in' if expr.negated else 'in'} {wrap(expr.container, 4)}"
+    if isinstance(expr, And):
+        return f"{wrap(expr.left, 1)} and {wrap(expr.right, 2)}"
+    return f"{wrap(expr.left, 0)} or {wrap(expr.right, 1)}"

@@ -33,7 +33,7 @@ POLICY_CODES: tuple[Code, ...] = (
     Code("rule-shadowed", "warning", "policy",
          "A rule can never change a decision: another rule decides at least as strictly whenever it matches."),
     Code("policy-duplicate", "error", "policy", "Two rules files declare the same policy name."),
-    Code("policy-default", "error", "policy", "A rules file declares its policy name or default more than once."),
+    Code("policy-redeclared", "error", "policy", "A rules file declares its policy name or default more than once."),
     Code("policy-default-conflict", "warning", "policy",
          "Rules files set different defaults; the strictest one applies."),
     Code("policy-test-invalid", "error", "policy", "A policy test file is malformed."),

@@ -1,0 +1,134 @@
+"""Narrowing facts: what a condition guarantees when it holds.
+
+``action.connector == "supplier.order" and action.input.amount_eur > 500`` reads ``amount_eur`` only
+after the connector is known, so the checker types ``action.input`` by that one contract. The same
+facts index compiled rules by action kind and connector, and let the linter see that one rule
+implies another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aios.policy import ast
+from aios.policy.env import Path
+
+__all__ = ["Facts", "EMPTY", "path_of", "facts_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """``sets[path]``: the only values the path can have; ``nonnull``: paths known not to be null."""
+
+    sets: Mapping[Path, frozenset[str]]
+    nonnull: frozenset[Path] = frozenset()
+
+    def get(self, path: Path) -> frozenset[str] | None:
+        return self.sets.get(path)
+
+    def conj(self, other: Facts) -> Facts:
+        sets = dict(self.sets)
+        for path, values in other.sets.items():
+            sets[path] = sets[path] & values if path in sets else values
+        return Facts(sets, self.nonnull | other.nonnull)
+
+    def disj(self, other: Facts) -> Facts:
+        sets = {p: self.sets[p] | other.sets[p] for p in self.sets.keys() & other.sets.keys()}
+        return Facts(sets, self.nonnull & other.nonnull)
+
+    def empty_paths(self) -> list[Path]:
+        return [p for p, v in self.sets.items() if not v]
+
+
+EMPTY = Facts({})
+
+# A known connector means a connector action; a known route, model or agent means a model call.
+_IMPLIES_KIND = {("action", "connector"): "connector", ("action", "route"): "model",
+                 ("action", "model"): "model", ("action", "agent"): "model"}
+
+
+def path_of(expr: ast.Expr) -> Path | None:
+    """``action.input.amount`` -> ("action", "input", "amount"); None for anything else."""
+    parts: list[str] = []
+    node: ast.Expr = expr
+    while isinstance(node, ast.Attr):
+        parts.append(node.name)
+        node = node.base
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return tuple(reversed(parts))
+    return None
+
+
+def _str_literals(expr: ast.Expr) -> frozenset[str] | None:
+    if isinstance(expr, ast.Literal) and expr.kind is ast.LitKind.STRING:
+        assert isinstance(expr.value, str)
+        return frozenset((expr.value,))
+    if isinstance(expr, ast.ListExpr):
+        values: set[str] = set()
+        for item in expr.items:
+            if not (isinstance(item, ast.Literal) and item.kind is ast.LitKind.STRING):
+                return None
+            assert isinstance(item.value, str)
+            values.add(item.value)
+        return frozenset(values)
+    return None
+
+
+def _is_null(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.Literal) and expr.kind is ast.LitKind.NULL
+
+
+def _with_kind(path: Path, values: frozenset[str], nonnull: frozenset[Path]) -> Facts:
+    sets = {path: values}
+    kind = _IMPLIES_KIND.get(path)
+    if kind is not None and values:
+        sets[("action", "kind")] = frozenset((kind,))
+    return Facts(sets, nonnull)
+
+
+def facts_of(expr: ast.Expr, universes: Mapping[Path, frozenset[str]], *, negate: bool = False) -> Facts:
+    """What ``expr`` (or, with ``negate``, its negation) guarantees when it holds."""
+    if isinstance(expr, ast.And):
+        left, right = facts_of(expr.left, universes, negate=negate), facts_of(expr.right, universes, negate=negate)
+        return left.disj(right) if negate else left.conj(right)
+    if isinstance(expr, ast.Or):
+        left, right = facts_of(expr.left, universes, negate=negate), facts_of(expr.right, universes, negate=negate)
+        return left.conj(right) if negate else left.disj(right)
+    if isinstance(expr, ast.Not):
+        return facts_of(expr.operand, universes, negate=not negate)
+    if isinstance(expr, ast.Compare) and expr.op in ("==", "!="):
+        path, other = path_of(expr.left), expr.right
+        if path is None:
+            path, other = path_of(expr.right), expr.left
+        if path is None:
+            return EMPTY
+        equal = (expr.op == "==") != negate
+        if _is_null(other):
+            return EMPTY if equal else Facts({}, frozenset((path,)))
+        values = _str_literals(other)
+        if values is None:
+            return Facts({}, frozenset((path,))) if equal else EMPTY
+        if equal:
+            return _with_kind(path, values, frozenset((path,)))
+        universe = universes.get(path)
+        return Facts({path: universe - values}) if universe is not None else EMPTY
+    if isinstance(expr, ast.In):
+        path = path_of(expr.item)
+        values = _str_literals(expr.container)
+        if path is None or values is None or not isinstance(expr.container, ast.ListExpr):
+            return EMPTY
+        inside = (not expr.negated) != negate
+        if inside:
+            return _with_kind(path, values, frozenset((path,)))
+        universe = universes.get(path)
+        return Facts({path: universe - values}) if universe is not None else EMPTY
+    if isinstance(expr, ast.Call) and expr.func == "starts_with" and len(expr.args) == 2 and not negate:
+        path = path_of(expr.args[0])
+        prefix = _str_literals(expr.args[1])
+        universe = universes.get(path) if path else None
+        if path is not None and universe is not None and prefix is not None and len(prefix) == 1:
+            (p,) = prefix
+            return _with_kind(path, frozenset(v for v in universe if v.startswith(p)), frozenset((path,)))
+    return EMPTY

@@ -1,0 +1,107 @@
+"""Helpers the generated rule code calls at decision time. Each raises on a value of the wrong type,
+which makes the rule's evaluation fail (and fail closed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aios.policy.ptypes import WEEKDAYS
+
+__all__ = ["HELPERS", "to_num", "to_date", "to_datetime"]
+
+
+def to_num(v: Any) -> int | float:
+    t = type(v)
+    if t is int or t is float:
+        return v  # type: ignore[no-any-return]
+    if t is bool or v is None:
+        raise TypeError(f"expected a number, got {v!r}")
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(Decimal(v.strip()))
+        except InvalidOperation:
+            raise TypeError(f"expected a number, got {v!r}") from None
+    if isinstance(v, (int, float)):
+        return v
+    raise TypeError(f"expected a number, got {type(v).__name__}")
+
+
+def to_num_opt(v: Any) -> int | float | None:
+    return None if v is None else to_num(v)
+
+
+def to_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        try:
+            return dt.date.fromisoformat(v.strip()[:10])
+        except ValueError:
+            raise TypeError(f"expected a date, got {v!r}") from None
+    raise TypeError(f"expected a date, got {type(v).__name__}")
+
+
+def to_date_opt(v: Any) -> dt.date | None:
+    return None if v is None else to_date(v)
+
+
+def to_datetime(v: Any) -> dt.datetime:
+    if isinstance(v, dt.datetime):
+        result = v
+    elif isinstance(v, str):
+        try:
+            result = dt.datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise TypeError(f"expected a date-time, got {v!r}") from None
+    else:
+        raise TypeError(f"expected a date-time, got {type(v).__name__}")
+    return result if result.tzinfo is not None else result.replace(tzinfo=dt.timezone.utc)
+
+
+def to_datetime_opt(v: Any) -> dt.datetime | None:
+    return None if v is None else to_datetime(v)
+
+
+def dyn(base: Any, key: str) -> Any:
+    if isinstance(base, Mapping):
+        return base.get(key)
+    raise TypeError(f"cannot read `{key}` of {type(base).__name__}")
+
+
+def _str(v: Any) -> str:
+    if type(v) is not str:
+        raise TypeError(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def weekday(v: dt.date) -> str:
+    return WEEKDAYS[v.weekday()]
+
+
+def date_of(v: dt.datetime) -> dt.date:
+    return v.date()
+
+
+HELPERS: dict[str, Callable[..., Any]] = {
+    "num": to_num, "num_opt": to_num_opt, "date": to_date, "date_opt": to_date_opt,
+    "datetime": to_datetime, "datetime_opt": to_datetime_opt, "dyn": dyn,
+    "len": len,
+    "lower": lambda s: _str(s).lower(),
+    "upper": lambda s: _str(s).upper(),
+    "trim": lambda s: _str(s).strip(),
+    "starts_with": lambda s, p: _str(s).startswith(_str(p)),
+    "ends_with": lambda s, p: _str(s).endswith(_str(p)),
+    "abs": abs, "min": min, "max": max,
+    "days": lambda n: dt.timedelta(days=n),
+    "hours": lambda n: dt.timedelta(hours=n),
+    "minutes": lambda n: dt.timedelta(minutes=n),
+    "weekday": weekday,
+    "date_of": date_of,
+}
