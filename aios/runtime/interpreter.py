@@ -6,6 +6,7 @@ A `Runtime` binds a compiled plan to a workspace's state store. Each method is o
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -161,8 +162,8 @@ class Runtime:
         if conn.execute("SELECT 1 FROM plans WHERE hash = ?", (plan.content_hash,)).fetchone():
             return
         try:
-            blob: bytes | None = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # a policy plane object that cannot be pickled: resume needs the same plan
+            blob: bytes | None = _dump_plan(plan)
+        except Exception:  # something in the plan cannot be pickled: resume then needs the same plan
             blob = None
         conn.execute("INSERT INTO plans(hash, created_at, snapshot) VALUES (?,?,?)", (plan.content_hash, at, blob))
 
@@ -174,7 +175,7 @@ class Runtime:
         if row is None or row[0] is None:
             raise RunError(f"the run is pinned to plan {plan_hash[:12]}, but the workspace now compiles to "
                            f"{self.plan.content_hash[:12]} and no snapshot of the old plan is stored")
-        plan = pickle.loads(row[0])
+        plan = _load_plan(row[0], self.plan)
         if not isinstance(plan, Plan):
             raise RunError(f"the stored snapshot of plan {plan_hash[:12]} is not a plan")
         self._plans[plan_hash] = plan
@@ -344,6 +345,38 @@ class Runtime:
             with self.store.transaction() as conn:
                 log.append(conn, [(new_id, s.id, T.STEP_REUSED, body) for s, body in reuse])
         return self._execute(new_id)
+
+
+class _PlanPickler(pickle.Pickler):
+    """Compiled policies hold generated code; they are stored by content hash, not by value."""
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj).__name__ == "CompiledPolicySet" and hasattr(obj, "content_hash"):
+            return ("policies", obj.content_hash)
+        return None
+
+
+class _PlanUnpickler(pickle.Unpickler):
+    def __init__(self, data: io.BytesIO, current: Plan) -> None:
+        super().__init__(data)
+        self.current = current
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, digest = pid
+        if kind == "policies" and self.current.policies.content_hash == digest:
+            return self.current.policies.compiled
+        raise RunError(f"the run's plan used policies {str(digest)[:12]}, which the workspace no longer has; "
+                       "restore those policies to resume it")
+
+
+def _dump_plan(plan: Plan) -> bytes:
+    buf = io.BytesIO()
+    _PlanPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(plan)
+    return buf.getvalue()
+
+
+def _load_plan(blob: bytes, current: Plan) -> Any:
+    return _PlanUnpickler(io.BytesIO(blob), current).load()
 
 
 def _same_step(old_plan: Plan, playbook: str, step: Step) -> bool:

@@ -1,0 +1,130 @@
+"""The state store and the hash-chained, append-only episodic log."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from aios.errors import StorageError
+from aios.runtime import log
+from aios.runtime.store import Store
+
+
+def _fill(store: Store, n: int, run: str = "r1") -> None:
+    for i in range(n):
+        with store.transaction() as conn:
+            log.append(conn, [(run, f"s{i}", "step.completed", {"i": i, "out": {"v": i * 2}})])
+
+
+def test_store_uses_wal_and_full_sync(store: Store) -> None:
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_chain_verifies_and_links_entries(store: Store) -> None:
+    _fill(store, 5)
+    v = log.verify(store.conn)
+    assert v.ok and v.entries == 5
+    rows = store.query("SELECT seq, prev, hash FROM log ORDER BY seq")
+    assert bytes(rows[0]["prev"]) == log.GENESIS
+    for a, b in zip(rows, rows[1:], strict=False):
+        assert bytes(b["prev"]) == bytes(a["hash"])
+    assert v.head == bytes(rows[-1]["hash"]).hex()
+
+
+def test_update_and_delete_are_refused(store: Store) -> None:
+    _fill(store, 2)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only: UPDATE refused"):
+        store.conn.execute("UPDATE log SET body = '{}' WHERE seq = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only: DELETE refused"):
+        store.conn.execute("DELETE FROM log WHERE seq = 2")
+    assert log.verify(store.conn).ok
+
+
+def test_verify_reports_the_altered_entry(store: Store) -> None:
+    _fill(store, 6)
+    store.conn.execute("DROP TRIGGER log_no_update")  # what an attacker with file access could do
+    store.conn.execute("UPDATE log SET body = '{\"i\":3,\"out\":{\"v\":999}}' WHERE seq = 4")
+    v = log.verify(store.conn)
+    assert not v.ok
+    assert v.broken_at == 4 and v.run_id == "r1" and v.step_id == "s3"
+    assert "altered" in (v.reason or "")
+    assert v.entries == 3
+    assert "seq 4" in v.describe()
+
+
+def test_verify_reports_a_rehashed_entry_at_the_next_link(store: Store) -> None:
+    _fill(store, 4)
+    row = store.query("SELECT * FROM log WHERE seq = 2")[0]
+    body = '{"i":1,"out":{"v":-1}}'
+    forged = log.entry_hash(bytes(row["prev"]), 2, row["run_id"], row["step_id"], row["type"], row["at"], body)
+    store.conn.execute("DROP TRIGGER log_no_update")
+    store.conn.execute("UPDATE log SET body = ?, hash = ? WHERE seq = 2", (body, forged))
+    v = log.verify(store.conn)
+    assert not v.ok and v.broken_at == 3
+    assert "previous entry" in (v.reason or "")
+
+
+def test_verify_reports_a_removed_entry(store: Store) -> None:
+    _fill(store, 5)
+    store.conn.execute("DROP TRIGGER log_no_delete")
+    store.conn.execute("DELETE FROM log WHERE seq = 3")
+    v = log.verify(store.conn)
+    assert not v.ok and v.broken_at == 4
+    assert "missing" in (v.reason or "")
+
+
+def test_archived_prefix_may_be_dropped_and_the_rest_still_verifies(store: Store) -> None:
+    _fill(store, 6)
+    anchor = store.query("SELECT hash FROM log WHERE seq = 3")[0][0]
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO log_segments(first_seq, last_seq, last_hash, path, sealed_at) "
+                     "VALUES (1, 3, ?, 'archive/seg-1.jsonl', '2025-01-01T00:00:00Z')", (anchor,))
+        conn.execute("DELETE FROM log WHERE seq <= 3")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.conn.execute("DELETE FROM log WHERE seq = 4")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.conn.execute("DELETE FROM log_segments")
+    v = log.verify(store.conn)
+    assert v.ok and v.entries == 3
+    _fill(store, 1, run="r2")
+    assert store.query("SELECT min(seq), max(seq) FROM log")[0][:] == (4, 7)
+    assert log.verify(store.conn).ok
+
+
+def test_a_rolled_back_transaction_leaves_no_entry(store: Store) -> None:
+    _fill(store, 1)
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        log.append(conn, [("r1", "x", "step.completed", {})])
+        raise RuntimeError("crash before commit")
+    assert store.query("SELECT count(*) FROM log")[0][0] == 1
+    assert log.verify(store.conn).ok
+
+
+def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    s.close()
+    with pytest.raises(StorageError, match="newer aios"):
+        Store.open(tmp_path)
+
+
+def test_garbage_file_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "state.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError):
+        Store.open(tmp_path)
+
+
+def test_two_connections_see_one_chain(tmp_path: Path) -> None:
+    a, b = Store.open(tmp_path), Store.open(tmp_path)
+    try:
+        for i in range(10):
+            s = a if i % 2 else b
+            with s.transaction() as conn:
+                log.append(conn, [(f"r{i % 2}", None, "x", {"i": i})])
+        assert log.verify(a.conn).ok and log.verify(a.conn).entries == 10
+    finally:
+        a.close()
+        b.close()
