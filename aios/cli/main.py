@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("aios.cli.validate:validate", "Check a workspace without running anything."),
     "schema": ("aios.cli.schema:schema", "Print the JSON Schema of the workspace file formats."),
     "init": ("aios.cli.init:init", "Create a new, valid workspace."),
+    "policy": ("aios.cli.policy:policy", "Test, explain and review the rule policies (policies/*.rules)."),
 }
 
 

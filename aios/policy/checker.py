@@ -40,6 +40,8 @@ class CheckedCondition:
     clauses: tuple[Span, ...]  # span of clause clause_base + i (coverage)
     ok: bool
     clause_base: int = 0
+    # top-level clauses testing only action.kind/connector: (clause index, kinds, connectors)
+    guards: tuple[tuple[int, frozenset[str] | None, frozenset[str] | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ def check_condition(
     if when is None:
         return CheckedCondition(None, EMPTY, (), True, clause_base)
     checker = _Checker(env, sink, clause_base)
-    condition = checker.cond(when, EMPTY)
+    condition = checker.cond(when, EMPTY, top=True)
     facts = facts_of(when, env.universes)
     if checker.ok:
         for path in facts.empty_paths():
@@ -69,7 +71,7 @@ def check_condition(
                              "satisfies all of its guards", when.span,
                              hint="the guards contradict each other; check the `==`, `!=` and `in` tests")
                 break
-    return CheckedCondition(condition, facts, tuple(checker.clauses), checker.ok, clause_base)
+    return CheckedCondition(condition, facts, tuple(checker.clauses), checker.ok, clause_base, tuple(checker.guards))
 
 
 def _close(name: str, options: Iterable[str]) -> str | None:
@@ -99,6 +101,7 @@ class _Checker:
         self.clause_base = clause_base
         self.ok = True
         self.clauses: list[Span] = []
+        self.guards: list[tuple[int, frozenset[str] | None, frozenset[str] | None]] = []
 
     def fail(self, code: str, message: str, span: Span, hint: str | None = None) -> tuple[ir.IR, PType]:
         self.ok = False
@@ -106,10 +109,10 @@ class _Checker:
         return ir.Const(None), T.ANY
 
     # ---- boolean positions ------------------------------------------------------------------
-    def cond(self, node: ast.Expr, facts: Facts) -> ir.IR:
+    def cond(self, node: ast.Expr, facts: Facts, top: bool = False) -> ir.IR:
         if isinstance(node, ast.And):
-            left = self.cond(node.left, facts)
-            right = self.cond(node.right, facts.conj(facts_of(node.left, self.env.universes)))
+            left = self.cond(node.left, facts, top)
+            right = self.cond(node.right, facts.conj(facts_of(node.left, self.env.universes)), top)
             return ir.BoolOp("and", left, right)
         if isinstance(node, ast.Or):
             left = self.cond(node.left, facts)
@@ -126,7 +129,20 @@ class _Checker:
                       node.span, hint=f"write `{ast.unparse(node)} == true`")
         index = self.clause_base + len(self.clauses)
         self.clauses.append(node.span)
+        if top:
+            self._note_guard(index, node)
         return ir.Clause(index, code)
+
+    def _note_guard(self, index: int, node: ast.Expr) -> None:
+        """A top-level clause that only tests action.kind / action.connector: the rule index evaluates it
+        for free (the rule is skipped when it is false), so coverage computes it from the index."""
+        if not (isinstance(node, ast.Compare) and node.op == "==") and not (
+                isinstance(node, ast.In) and not node.negated):
+            return
+        f = facts_of(node, self.env.universes)
+        kinds, connectors = f.get(("action", "kind")), f.get(("action", "connector"))
+        if set(f.sets) <= {("action", "kind"), ("action", "connector")} and f.sets:
+            self.guards.append((index, kinds, connectors))
 
     # ---- values -----------------------------------------------------------------------------
     def expr(self, node: ast.Expr, facts: Facts) -> tuple[ir.IR, PType]:

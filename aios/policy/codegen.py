@@ -3,7 +3,7 @@
 One function per rule, ``def _rN(ctx): return <expr>``, so a decision costs a few attribute reads and
 comparisons per relevant rule. Non-trivial constants (dates, durations, sets, compiled regexes) are
 bound as module globals; strings and numbers are written with ``repr``. The coverage build wraps each
-clause in ``_cov(i, value)``, which records whether it was seen true and false.
+clause in ``_clause(i, value)`` and each rule in ``_rule(i, value)``, which record whether it was seen true and false.
 """
 
 from __future__ import annotations
@@ -26,13 +26,22 @@ _ATTR_PARTS = {"hour", "minute", "year", "month", "day"}
 
 
 class CoverageRecorder:
-    """Bit 1: the clause was seen true; bit 2: seen false."""
+    """What a coverage build saw. ``clauses[i]``: bit 1 seen true, bit 2 seen false. ``rules[i]``: how
+    often the i-th generated rule function ran, and how often its condition held."""
 
     def __init__(self, clauses: int) -> None:
-        self.seen = [0] * clauses
+        self.clauses = [0] * clauses
+        self.evaluated: list[int] = []
+        self.fired: list[int] = []
 
-    def __call__(self, index: int, value: Any) -> Any:
-        self.seen[index] |= 1 if value else 2
+    def clause(self, index: int, value: Any) -> Any:
+        self.clauses[index] |= 1 if value else 2
+        return value
+
+    def rule(self, index: int, value: Any) -> Any:
+        self.evaluated[index] += 1
+        if value:
+            self.fired[index] += 1
         return value
 
 
@@ -120,7 +129,7 @@ class _Gen:
             return f"({pattern}.search({self.gen(node.arg)}) is not None)"
         if isinstance(node, ir.Clause):
             inner = self.gen(node.expr)
-            return f"_cov({node.index}, {inner})" if self.coverage else inner
+            return f"_clause({node.index}, {inner})" if self.coverage else inner
         raise TypeError(f"unknown IR node {node!r}")
 
 
@@ -132,11 +141,16 @@ def generate(
     lines = ["# generated from policies/*.rules; do not edit"]
     for i, cond in enumerate(conditions):
         body = "True" if cond is None else gen.gen(cond)
+        if coverage is not None:
+            body = f"_rule({i}, {body})"
         lines.append(f"def _r{i}(ctx):\n    return {body}\n")
     source = "\n".join(lines)
     namespace: dict[str, Any] = dict(gen.globals)
     namespace["__builtins__"] = {}
     if coverage is not None:
-        namespace["_cov"] = coverage
+        coverage.evaluated = [0] * len(conditions)
+        coverage.fired = [0] * len(conditions)
+        namespace["_clause"] = coverage.clause
+        namespace["_rule"] = coverage.rule
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - source generated from checked IR
     return [namespace[f"_r{i}"] for i in range(len(conditions))], source

@@ -38,6 +38,8 @@ class CompiledRule:
     connectors: frozenset[str] | None  # for connector actions: which connectors (None: any)
     clauses: tuple[Span, ...] = ()  # spans of the condition's clauses, numbered from clause_base
     clause_base: int = 0
+    fn_index: int = -1  # position among the generated functions (-1: the rule did not compile)
+    guards: tuple[tuple[int, frozenset[str] | None, frozenset[str] | None], ...] = ()  # see checker
 
     def clause_items(self) -> tuple[tuple[int, Span], ...]:
         return tuple((self.clause_base + i, span) for i, span in enumerate(self.clauses))

@@ -115,15 +115,16 @@ def build_policy_set(checked: CheckedPolicies, *, coverage: CoverageRecorder | N
     good = [r for r in checked.rules if r.checked.ok]
     fns, source = generate([r.checked.condition for r in good],
                            filename=f"<policies {checked.content_hash[:12]}>", coverage=coverage)
-    by_id = {id(r): fn for r, fn in zip(good, fns, strict=True)}
+    by_id = {id(r): (i, fn) for i, (r, fn) in enumerate(zip(good, fns, strict=True))}
     compiled: list[CompiledRule] = []
     for r in checked.rules:
         facts = r.checked.facts
         connector_path = ("action", "connector")
         kinds = facts.get(("action", "kind"))
         connectors = facts.get(connector_path) if connector_path in facts.nonnull else None
-        fn = by_id.get(id(r)) or _broken(r.ref.id)
-        compiled.append(CompiledRule(r.ref, fn, kinds, connectors, r.checked.clauses, r.checked.clause_base))
+        index, fn = by_id.get(id(r), (-1, _broken(r.ref.id)))
+        compiled.append(CompiledRule(r.ref, fn, kinds, connectors, r.checked.clauses, r.checked.clause_base, index,
+                                     r.checked.guards))
     return CompiledPolicySet(checked.content_hash, tuple(compiled), checked.side_effects, checked.default,
                              source=source)
 
@@ -133,12 +134,3 @@ def compile_policies(plan: Plan, files: Sequence[tuple[str, str]], sink: Diagnos
     checked = check_policies(plan, files, sink)
     return PolicyBundle(content_hash=checked.content_hash, sources=checked.sources,
                         compiled=build_policy_set(checked))
-
-
-def clause_spans(policy_set: CompiledPolicySet) -> dict[int, Span]:
-    """Global clause index -> span, for coverage reports."""
-    out: dict[int, Span] = {}
-    for rule in policy_set.rules:
-        for index, span in rule.clause_items():
-            out[index] = span
-    return out

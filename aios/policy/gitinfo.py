@@ -72,6 +72,6 @@ def rules_at_revision(root: Path, rev: str, folder: str = "policies") -> list[tu
     listing = _git(root, "ls-tree", "-r", "--name-only", rev, "--", folder)
     out = []
     for path in sorted(listing.splitlines()):
-        if path.endswith(".rules") and "/" not in path[len(folder) + 1:]:
+        if path.endswith(".rules"):
             out.append((path, _git(root, "show", f"{rev}:./{path}")))
     return out
