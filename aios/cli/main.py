@@ -20,6 +20,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("aios.cli.schema:schema", "Print the JSON Schema of the workspace file formats."),
     "init": ("aios.cli.init:init", "Create a new, valid workspace."),
     "policy": ("aios.cli.policy:policy", "Test, explain and review the rule policies (policies/*.rules)."),
+    "run": ("aios.cli.run:run", "Run a playbook on an event, durably."),
+    "runs": ("aios.cli.run:runs", "List, show, resume, cancel and re-run runs."),
+    "approvals": ("aios.cli.approvals:approvals_group", "List approvals asked for by gates and policies."),
+    "approve": ("aios.cli.approvals:approve", "Approve a pending approval and resume its run."),
+    "reject": ("aios.cli.approvals:reject", "Reject a pending approval."),
+    "alerts": ("aios.cli.approvals:alerts_cmd", "Show (and acknowledge) operator alerts."),
+    "records": ("aios.cli.records:records", "List and show canonical records with history."),
+    "log": ("aios.cli.records:log_group", "Verify the hash chain of the episodic log."),
 }
 
 

@@ -644,7 +644,7 @@ class Execution:
         else:
             self._commit(_Commit([], status=RunStatus.WAITING))
         assert approval is not None
-        self.rt.emit(Progress(st.run_id, approval.step_id, "gate", "waiting",
+        self.rt.emit(Progress(st.run_id, approval.step_id, approval.kind.value, "waiting",
                               f"approval {approval.id}: {approval.message}"))
         return RunOutcome(st.run_id, RunStatus.WAITING, approval=approval, cost_usd=st.cost_usd)
 

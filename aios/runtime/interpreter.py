@@ -365,8 +365,9 @@ class _PlanUnpickler(pickle.Unpickler):
         kind, digest = pid
         if kind == "policies" and self.current.policies.content_hash == digest:
             return self.current.policies.compiled
-        raise RunError(f"the run's plan used policies {str(digest)[:12]}, which the workspace no longer has; "
-                       "restore those policies to resume it")
+        raise RunError(f"the run is pinned to a plan whose policies ({str(digest)[:12]}) the workspace no longer "
+                       "has; restore them to resume it, or cancel it (`aios runs cancel`) and start it again "
+                       "(`aios runs rerun`)")
 
 
 def _dump_plan(plan: Plan) -> bytes:

@@ -1,0 +1,127 @@
+"""`aios approvals list`, `aios approve`, `aios reject` and `aios alerts`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from aios.cli.common import EXIT_OK
+from aios.cli.run import _exit_for
+from aios.cli.state import echo_json, errors_as_exits, open_runtime, open_store, short, workspace_option
+
+__all__ = ["approvals_group", "approve", "reject", "alerts_cmd"]
+
+
+@click.group("approvals")
+def approvals_group() -> None:
+    """Approvals asked for by gates and `require approval` rules."""
+
+
+@approvals_group.command("list")
+@click.option("--all", "all_", is_flag=True, help="Include decided approvals.")
+@click.option("--run", "run_id", help="Only this run's approvals.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
+def approvals_list(all_: bool, run_id: str | None, as_json: bool, workspace: str | None) -> None:
+    """List pending approvals (with --all, decided ones too)."""
+    from aios.runtime import approvals
+
+    store = open_store(workspace)
+    with store:
+        items = approvals.listing(store.conn, include_decided=all_, run_id=run_id)
+    if as_json:
+        import dataclasses
+
+        echo_json([{**dataclasses.asdict(a), "kind": a.kind.value, "status": a.status.value} for a in items])
+        return
+    if not items:
+        click.echo("no pending approvals" if not all_ else "no approvals")
+        return
+    for a in items:
+        who = f" ({', '.join(a.approvers)})" if a.approvers else ""
+        line = f"{a.id}  {a.status.value:<9} run {a.run_id} step {a.step_id}  {a.kind.value}{who}"
+        if a.rule:
+            line += f"  rule {a.rule}"
+        click.echo(line)
+        click.echo(f"    {short(a.message, 110)}")
+        if a.status.value != "pending":
+            click.echo(f"    {a.status.value} by {a.decided_by} at {a.decided_at}" + (f": {a.note}" if a.note else ""))
+        elif a.expires_at:
+            click.echo(f"    requested {a.requested_at}; {a.on_timeout} at {a.expires_at} if nobody decides")
+
+
+def _decide(approval_id: str, approve_: bool, note: str | None, actor: str | None, resume: bool, as_json: bool,
+            workspace: str | None) -> None:
+    rt = open_runtime(workspace, quiet=as_json, actor=actor)
+    with rt, errors_as_exits():
+        decided, outcome = rt.decide(approval_id, approve=approve_, note=note, resume=resume)
+    if not as_json:
+        click.echo(f"approval {decided.id} {decided.status.value} by {decided.decided_by} at {decided.decided_at}")
+    if outcome is None:
+        if as_json:
+            echo_json({"approval": decided.id, "status": decided.status.value, "by": decided.decided_by})
+        sys.exit(EXIT_OK)
+    _exit_for(outcome, as_json)
+
+
+_note = click.option("--note", "-m", help="Why (logged with who and when).")
+_actor = click.option("--as", "actor", help="Who decides (default: the workspace's actor, or $AIOS_ACTOR).")
+_no_resume = click.option("--no-resume", is_flag=True, help="Only record the decision; resume later.")
+_json = click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+
+
+@click.command()
+@click.argument("approval_id")
+@_note
+@_actor
+@_no_resume
+@_json
+@workspace_option
+def approve(approval_id: str, note: str | None, actor: str | None, no_resume: bool, as_json: bool,
+            workspace: str | None) -> None:
+    """Approve APPROVAL_ID and resume its run (who, when and why are logged)."""
+    _decide(approval_id, True, note, actor, not no_resume, as_json, workspace)
+
+
+@click.command()
+@click.argument("approval_id")
+@_note
+@_actor
+@_no_resume
+@_json
+@workspace_option
+def reject(approval_id: str, note: str | None, actor: str | None, no_resume: bool, as_json: bool,
+           workspace: str | None) -> None:
+    """Reject APPROVAL_ID; its run ends rejected after compensating completed effects."""
+    _decide(approval_id, False, note, actor, not no_resume, as_json, workspace)
+
+
+@click.command("alerts")
+@click.option("--all", "all_", is_flag=True, help="Include acknowledged alerts.")
+@click.option("--ack", "ack", type=int, multiple=True, help="Acknowledge the alert with this id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
+def alerts_cmd(all_: bool, ack: tuple[int, ...], as_json: bool, workspace: str | None) -> None:
+    """Operator alerts: failed runs, failed compensations, opened circuit breakers."""
+    from aios.runtime import alerts, log
+
+    store = open_store(workspace)
+    with store:
+        if ack:
+            with store.transaction() as conn:
+                for alert_id in ack:
+                    if not alerts.acknowledge(conn, alert_id, log.now_iso()):
+                        click.echo(f"alert {alert_id}: no such unacknowledged alert", err=True)
+        items = alerts.listing(store.conn, include_acknowledged=all_)
+    if as_json:
+        echo_json([{"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "severity": a.severity.value,
+                    "message": a.message, "created_at": a.created_at, "acknowledged_at": a.acknowledged_at}
+                   for a in items])
+        return
+    if not items:
+        click.echo("no alerts")
+        return
+    for a in items:
+        acked = f"  (acknowledged {a.acknowledged_at})" if a.acknowledged_at else ""
+        click.echo(f"#{a.id}  {a.severity.value:<8} {a.created_at}  {a.message}{acked}")

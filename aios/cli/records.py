@@ -1,0 +1,102 @@
+"""`aios records list|show` and `aios log verify`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from aios.cli.common import EXIT_ERRORS, EXIT_OK
+from aios.cli.state import echo_json, fail, open_store, short, workspace_option
+
+__all__ = ["records", "log_group"]
+
+
+@click.group()
+def records() -> None:
+    """Canonical records: the current version of each, and full history with provenance."""
+
+
+@records.command("list")
+@click.argument("schema", required=False)
+@click.option("--limit", default=50, show_default=True, help="How many records.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
+def records_list(schema: str | None, limit: int, as_json: bool, workspace: str | None) -> None:
+    """List current records of SCHEMA (without SCHEMA: how many records each schema has)."""
+    from aios.runtime.records import RecordStore
+
+    store = open_store(workspace)
+    with store:
+        rs = RecordStore(store.conn)
+        if schema is None:
+            counts = rs.schemas()
+            if as_json:
+                echo_json(dict(counts))
+            else:
+                for name, n in counts:
+                    click.echo(f"{name:<24} {n}")
+                if not counts:
+                    click.echo("no records")
+            return
+        items = list(rs.current(schema, limit))
+    if as_json:
+        echo_json([{"id": r.id, "version": r.version, "data": r.data, "run_id": r.run_id, "step_id": r.step_id,
+                    "plan_hash": r.plan_hash, "written_at": r.written_at} for r in items])
+        return
+    if not items:
+        click.echo(f"no {schema} records")
+        return
+    for r in items:
+        click.echo(f"{r.id:<24} v{r.version:<3} {r.written_at}  run {r.run_id} step {r.step_id}  {short(r.data, 70)}")
+
+
+@records.command("show")
+@click.argument("schema")
+@click.argument("record_id")
+@click.option("--history", is_flag=True, help="Every version, oldest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
+def records_show(schema: str, record_id: str, history: bool, as_json: bool, workspace: str | None) -> None:
+    """Show a record's current version (or its whole history) with provenance."""
+    from aios.runtime.records import RecordStore
+
+    store = open_store(workspace)
+    with store:
+        rs = RecordStore(store.conn)
+        versions = rs.history(schema, record_id) if history else [v for v in [rs.get(schema, record_id)] if v]
+    if not versions:
+        fail(f"no {schema} record `{record_id}` (see `aios records list {schema}`)")
+    if as_json:
+        echo_json([{"schema": v.schema, "id": v.id, "version": v.version, "data": v.data, "run_id": v.run_id,
+                    "step_id": v.step_id, "plan_hash": v.plan_hash, "written_at": v.written_at, "sha256": v.sha256}
+                   for v in versions])
+        return
+    for v in versions:
+        click.echo(f"{v.schema} {v.id} v{v.version}  written {v.written_at} by run {v.run_id} step {v.step_id} "
+                   f"(plan {str(v.plan_hash)[:12]})")
+        for k, value in v.data.items():
+            click.echo(f"  {k}: {short(value, 100)}")
+
+
+@click.group("log")
+def log_group() -> None:
+    """The episodic log."""
+
+
+@log_group.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
+def log_verify(as_json: bool, workspace: str | None) -> None:
+    """Check the hash chain of the whole log; say where it breaks. Exit 1 when it does."""
+    from aios.runtime import log
+
+    store = open_store(workspace)
+    with store:
+        v = log.verify(store.conn)
+    if as_json:
+        echo_json({"ok": v.ok, "entries": v.entries, "head": v.head, "broken_at": v.broken_at, "run_id": v.run_id,
+                   "step_id": v.step_id, "reason": v.reason})
+    else:
+        click.echo(v.describe())
+    sys.exit(EXIT_OK if v.ok else EXIT_ERRORS)

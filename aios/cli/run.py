@@ -1,0 +1,209 @@
+"""`aios run` and `aios runs …`: start, list, inspect, resume, cancel and re-run playbook runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aios.cli.common import EXIT_ERRORS, EXIT_OK
+from aios.cli.state import (
+    EXIT_WAITING, echo_json, errors_as_exits, fail, open_runtime, open_store, short, workspace_option,
+)
+
+__all__ = ["run", "runs"]
+
+
+def _exit_for(outcome: Any, as_json: bool) -> None:
+    from aios.runtime.runstate import RunStatus
+
+    if as_json:
+        echo_json({"run_id": outcome.run_id, "status": outcome.status.value, "error": outcome.error,
+                   "failed_step": outcome.failed_step, "cost_usd": outcome.cost_usd,
+                   "approval": outcome.approval.id if outcome.approval else None})
+    else:
+        line = f"run {outcome.run_id} {outcome.status.value}"
+        if outcome.status is RunStatus.WAITING and outcome.approval is not None:
+            a = outcome.approval
+            line += (f" for approval {a.id}: {a.message}\n  approve: aios approve {a.id} --note \"…\"\n"
+                     f"  reject:  aios reject {a.id} --note \"…\"")
+        elif outcome.error:
+            line += f" at step `{outcome.failed_step}`: {outcome.error}"
+        click.echo(line)
+    if outcome.status is RunStatus.COMPLETED:
+        sys.exit(EXIT_OK)
+    sys.exit(EXIT_WAITING if outcome.status is RunStatus.WAITING else EXIT_ERRORS)
+
+
+def _read_event(spec: str) -> Any:
+    try:
+        text = sys.stdin.read() if spec == "-" else Path(spec).read_text(encoding="utf-8")
+    except OSError as err:
+        fail(f"cannot read the event file {spec}: {err.strerror}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        fail(f"the event {'on stdin' if spec == '-' else spec} is not JSON: line {err.lineno} column {err.colno}: "
+             f"{err.msg}")
+
+
+@click.command()
+@click.argument("playbook")
+@click.option("--event", "event_file", required=True, metavar="FILE|-",
+              help="The triggering event as JSON: {type, id, source, time, payload} or a bare payload.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No live progress.")
+@workspace_option
+def run(playbook: str, event_file: str, as_json: bool, quiet: bool, workspace: str | None) -> None:
+    """Run PLAYBOOK on an event, durably, until it completes, fails or waits for an approval.
+
+    The run is recorded before its id is printed; progress goes to stderr. Exit status: 0 completed,
+    1 failed, rejected or cancelled, 3 waiting for an approval.
+    """
+    event = _read_event(event_file)
+    rt = open_runtime(workspace, quiet=quiet or as_json)
+    with rt, errors_as_exits():
+        interrupted = rt.store.query("SELECT count(*) FROM runs WHERE status IN ('admitted','running',"
+                                     "'compensating') AND (owner IS NULL OR owner != ?)", (rt.owner,))[0][0]
+        outcome = rt.start(playbook, event)
+    if interrupted and not as_json:
+        click.echo(f"note: {interrupted} interrupted run(s) in this workspace; `aios runs resume --all` continues "
+                   "them", err=True)
+    _exit_for(outcome, as_json)
+
+
+@click.group()
+def runs() -> None:
+    """List, inspect, resume, cancel and re-run runs."""
+
+
+@runs.command("list")
+@click.option("--status", help="Only runs with this status (running, waiting, completed, failed, …).")
+@click.option("--limit", default=30, show_default=True, help="How many runs, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
+def runs_list(status: str | None, limit: int, as_json: bool, workspace: str | None) -> None:
+    """List runs, newest first."""
+    store = open_store(workspace)
+    with store:
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        rows = store.query(f"SELECT id, playbook, status, created_at, finished_at, cost_usd, error, plan_hash "
+                           f"FROM runs {where} ORDER BY created_at DESC, id DESC LIMIT ?", (*args, limit))
+    if as_json:
+        echo_json([dict(r) for r in rows])
+        return
+    if not rows:
+        click.echo("no runs")
+        return
+    click.echo(f"{'RUN':<26} {'PLAYBOOK':<22} {'STATUS':<12} {'STARTED':<25} {'COST':>9}  PLAN")
+    for r in rows:
+        click.echo(f"{r['id']:<26} {r['playbook']:<22} {r['status']:<12} {r['created_at']:<25} "
+                   f"${r['cost_usd']:>8.4f}  {r['plan_hash'][:12]}" + (f"  {short(r['error'], 60)}" if r['error'] else ""))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole trace as JSON.")
+@click.option("--full", is_flag=True, help="Do not shorten inputs and outputs.")
+@workspace_option
+def runs_show(run_id: str, as_json: bool, full: bool, workspace: str | None) -> None:
+    """The causal trace of a run: each step's inputs, decision and deciding rule, outputs, cost, timing."""
+    from aios.runtime.trace import load_trace
+
+    store = open_store(workspace)
+    with store, errors_as_exits():
+        trace = load_trace(store.conn, run_id)
+    if as_json:
+        echo_json(trace.to_json())
+        return
+    width = 10_000 if full else 110
+    click.echo(f"run {trace.run_id}  {trace.playbook}  {trace.status}")
+    click.echo(f"  plan {trace.plan_hash[:12]}  event {trace.event.get('type', '?')} {trace.event['id']}"
+               + (f"  rerun of {trace.rerun_of}" if trace.rerun_of else ""))
+    click.echo(f"  started {trace.created_at}" + (f"  finished {trace.finished_at}" if trace.finished_at else "")
+               + f"  cost ${trace.cost_usd:.6f}  tokens {trace.tokens}")
+    if trace.error:
+        click.echo(f"  error: {trace.error}")
+    for i, s in enumerate(trace.steps, 1):
+        ms = f"{s.ms:.1f} ms" if s.ms is not None else ""
+        click.echo(f"\n{i:>2}. {s.step_id}  [{s.status}]  {ms}" + (f"  ({s.note})" if s.note else ""))
+        if s.decision:
+            click.echo(f"    decision: {s.decision.get('effect')} by rule {s.rule}: {short(s.decision.get('reason', ''), width)}")
+        for a in s.approvals:
+            if "decision" in a:
+                click.echo(f"    approval {a['approval']}: {a['decision']} by {a['by']} at {a['at']}"
+                           + (f": {a['note']}" if a.get("note") else ""))
+            else:
+                click.echo(f"    approval {a['approval']} requested: {short(a.get('message') or '', width)}")
+        if s.key:
+            click.echo(f"    idempotency key: {s.key}")
+        if s.input is not None:
+            click.echo(f"    in:  {short(s.input, width)}")
+        if s.output is not None:
+            click.echo(f"    out: {short(s.output, width)}")
+        if s.cost:
+            c = s.cost
+            click.echo(f"    cost: {c.get('model')} {c.get('pt', 0)}+{c.get('ct', 0)} tokens ${c.get('usd', 0):.6f}")
+        for rec in s.records:
+            click.echo(f"    record: {rec['schema']} {rec['id']} v{rec['v']}")
+        for a in s.attempts:
+            click.echo(f"    {short(a, width)}")
+        for c in s.compensation:
+            click.echo(f"    compensation {c['type']}: {c.get('connector')} {short(c.get('out') or c.get('error') or c.get('in'), width)}")
+        if s.error:
+            click.echo(f"    error: {s.error}")
+
+
+@runs.command("resume")
+@click.argument("run_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Resume every interrupted run (and runs whose approval timed out).")
+@click.option("--force", is_flag=True, help="Take over even if another live process claims the run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@workspace_option
+def runs_resume(run_id: str | None, all_: bool, force: bool, as_json: bool, workspace: str | None) -> None:
+    """Continue a run from its last durable point; completed steps are not executed again."""
+    if bool(run_id) == all_:
+        fail("give a RUN id or --all", 2)
+    rt = open_runtime(workspace, quiet=as_json)
+    with rt, errors_as_exits():
+        if all_:
+            outcomes = rt.recover()
+            if as_json:
+                echo_json([{"run_id": o.run_id, "status": o.status.value, "error": o.error} for o in outcomes])
+            else:
+                for o in outcomes:
+                    click.echo(f"run {o.run_id} {o.status.value}" + (f": {o.error}" if o.error else ""))
+                if not outcomes:
+                    click.echo("no interrupted runs")
+            sys.exit(EXIT_OK if all(o.status.value in ("completed", "waiting") for o in outcomes) else EXIT_ERRORS)
+        outcome = rt.resume(run_id, force=force)  # type: ignore[arg-type]
+    _exit_for(outcome, as_json)
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@click.option("--note", help="Why (logged).")
+@click.option("--as", "actor", help="Who is cancelling (default: the workspace's actor, or $AIOS_ACTOR).")
+@workspace_option
+def runs_cancel(run_id: str, note: str | None, actor: str | None, workspace: str | None) -> None:
+    """Cancel a run that has not finished. Completed effects are not undone."""
+    rt = open_runtime(workspace, quiet=True, actor=actor)
+    with rt, errors_as_exits():
+        outcome = rt.cancel(run_id, note=note)
+    click.echo(f"run {outcome.run_id} {outcome.status.value}")
+
+
+@runs.command("rerun")
+@click.argument("run_id")
+@click.option("--from", "from_step", required=True, help="The first step to execute again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@workspace_option
+def runs_rerun(run_id: str, from_step: str, as_json: bool, workspace: str | None) -> None:
+    """Start a new run on the same event, reusing the outputs of steps before --from."""
+    rt = open_runtime(workspace, quiet=as_json)
+    with rt, errors_as_exits():
+        outcome = rt.rerun(run_id, from_step)
+    _exit_for(outcome, as_json)

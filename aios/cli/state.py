@@ -1,0 +1,120 @@
+"""What the runtime commands share: locating the state store, compiling the plan for commands that
+execute, printing live progress, and turning runtime errors into clean exits."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from aios.cli.common import EXIT_ERRORS, workspace_root
+from aios.errors import AiosError
+
+__all__ = ["workspace_option", "storage_dir", "open_store", "open_runtime", "fail", "echo_json", "short",
+           "ProgressPrinter", "errors_as_exits", "EXIT_WAITING"]
+
+EXIT_WAITING = 3
+
+workspace_option = click.option("-w", "--workspace", "workspace", type=click.Path(file_okay=False), default=None,
+                                help="The workspace folder (default: the nearest one holding aios.yaml).")
+
+
+def fail(message: str, code: int = EXIT_ERRORS) -> NoReturn:
+    click.echo(f"aios: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def errors_as_exits() -> Iterator[None]:
+    try:
+        yield
+    except AiosError as err:
+        fail(str(err))
+
+
+def storage_dir(root: Path) -> Path:
+    """The storage folder named in aios.yaml (read without compiling the workspace)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe").load((root / "aios.yaml").read_text(encoding="utf-8"))
+    except (OSError, YAMLError):
+        data = None
+    storage = data.get("storage") if isinstance(data, dict) else None
+    return root / (storage if isinstance(storage, str) and storage else ".aios")
+
+
+def open_store(workspace: str | None, *, must_exist: bool = True) -> Any:
+    from aios.runtime.store import Store
+
+    root = workspace_root(workspace)
+    folder = storage_dir(root)
+    if must_exist and not (folder / "state.db").exists():
+        fail(f"no state store at {folder} yet: nothing has run in this workspace", EXIT_ERRORS)
+    with errors_as_exits():
+        return Store.open(folder)
+
+
+def open_runtime(workspace: str | None, *, quiet: bool = False, actor: str | None = None) -> Any:
+    """Compile the workspace (diagnostics on failure, exit 1) and bind a runtime to its store."""
+    from aios.compiler import compile_workspace
+    from aios.diagnostics.render import SourceLines, render_text
+    from aios.runtime.interpreter import Runtime
+
+    root = workspace_root(workspace)
+    result = compile_workspace(root)
+    if result.plan is None:
+        click.echo(render_text(result.diagnostics, SourceLines(result.root)), err=True)
+        fail(f"the workspace does not compile ({result.errors} error(s)); see `aios validate`")
+    printer = None if quiet else ProgressPrinter()
+    with errors_as_exits():
+        return Runtime(result.plan, root, actor=actor, progress=printer, retriever=_retriever(root, result.plan))
+
+
+def _retriever(root: Path, plan: Any) -> Any:
+    """The memory plane's search, when it provides one; retrieve steps return no hits otherwise."""
+    try:
+        from aios.memory import runtime_retriever  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return runtime_retriever(root, plan)
+    except Exception:  # the index is optional for a run; a broken one must not stop it
+        return None
+
+
+_MARKS = {"completed": "✓", "skipped": "·", "waiting": "⏸", "failed": "✗", "rejected": "✗", "retrying": "↻",
+          "intent": "→", "approved": "✓", "cancelled": "✗", "running": "…"}
+
+
+class ProgressPrinter:
+    """Live progress on stderr, one line per step transition."""
+
+    def __call__(self, p: Any) -> None:
+        if p.step_id is None:
+            if p.status in ("admitted", "resumed"):
+                click.echo(f"run {p.run_id} {p.status}" + (f": {p.detail}" if p.detail else ""), err=True)
+            return
+        if p.status == "intent":
+            return
+        mark = _MARKS.get(p.status, " ")
+        ms = f"{p.ms:8.1f} ms" if p.ms is not None else " " * 11
+        detail = f"  {p.detail}" if p.detail else ""
+        click.echo(f"  {mark} {p.step_id:<18} {p.kind:<12} {p.status:<10}{ms}{detail}", err=True)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def short(value: Any, width: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\n", "⏎ ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+

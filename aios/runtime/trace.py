@@ -1,0 +1,134 @@
+"""The causal trace of a run, folded from its log entries: for each step, what went in, what the
+policy decided and by which rule, what came out, what it cost, how long it took, who approved it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from aios.errors import RunError
+from aios.runtime.log import LogEntry, entries_for_run
+from aios.runtime.runstate import T
+
+__all__ = ["StepTrace", "RunTrace", "load_trace"]
+
+
+@dataclass
+class StepTrace:
+    step_id: str
+    status: str = "pending"
+    input: Any = None
+    output: Any = None
+    decision: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+    ms: float | None = None
+    key: str | None = None
+    attempts: list[str] = field(default_factory=list)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    compensation: list[dict[str, Any]] = field(default_factory=list)
+    items: int = 0
+    error: str | None = None
+    note: str | None = None  # skip reason, reuse origin, variant
+    first_seq: int = 0
+    at: str = ""
+
+    @property
+    def rule(self) -> str | None:
+        if not self.decision:
+            return None
+        return str(self.decision.get("rule") or ",".join(r.get("id", "") for r in self.decision.get("rules", []))
+                   or "default")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], 0, "") or k in ("status", "step_id")}
+
+
+@dataclass
+class RunTrace:
+    run_id: str
+    playbook: str
+    plan_hash: str
+    status: str
+    event: dict[str, Any]
+    created_at: str
+    finished_at: str | None
+    cost_usd: float
+    tokens: int
+    error: str | None
+    rerun_of: str | None
+    steps: list[StepTrace]
+    run_entries: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("steps", "run_entries")}
+        out["steps"] = [s.to_json() for s in self.steps]
+        out["run_entries"] = self.run_entries
+        return out
+
+
+def load_trace(conn: sqlite3.Connection, run_id: str) -> RunTrace:
+    row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        matches = conn.execute("SELECT id FROM runs WHERE id LIKE ? LIMIT 2", (run_id + "%",)).fetchall()
+        if len(matches) != 1:
+            raise RunError(f"no run `{run_id}` (see `aios runs list`)")
+        row = conn.execute("SELECT * FROM runs WHERE id = ?", (matches[0][0],)).fetchone()
+    ev = conn.execute("SELECT * FROM events WHERE id = ?", (row["event_id"],)).fetchone()
+    event = {"id": row["event_id"]}
+    if ev is not None:
+        event = {"id": ev["id"], "type": ev["type"], "source": ev["source"], "time": ev["time"],
+                 "payload": json.loads(ev["payload"])}
+    steps: dict[str, StepTrace] = {}
+    run_entries: list[dict[str, Any]] = []
+    for e in entries_for_run(conn, row["id"]):
+        if e.step_id is None:
+            run_entries.append({"seq": e.seq, "type": e.type, "at": e.at, **e.body})
+            continue
+        st = steps.get(e.step_id)
+        if st is None:
+            st = steps[e.step_id] = StepTrace(e.step_id, first_seq=e.seq, at=e.at)
+        _fold(st, e)
+    return RunTrace(row["id"], row["playbook"], row["plan_hash"], row["status"], event, row["created_at"],
+                    row["finished_at"], float(row["cost_usd"]), int(row["tokens"]), row["error"], row["rerun_of"],
+                    sorted(steps.values(), key=lambda s: s.first_seq), run_entries)
+
+
+def _fold(st: StepTrace, e: LogEntry) -> None:
+    b = e.body
+    t = e.type
+    if t in (T.STEP_COMPLETED, T.STEP_REUSED):
+        st.status = "completed" if t == T.STEP_COMPLETED else "reused"
+        st.input = b.get("in", st.input)
+        st.output = b.get("out")
+        st.decision = b.get("dec") or st.decision
+        st.cost = b.get("cost")
+        st.ms = b.get("ms")
+        st.key = b.get("key", st.key)
+        st.records.extend(b.get("rec", []))
+        if t == T.STEP_REUSED:
+            st.note = f"reused from {b.get('from')}"
+        elif b.get("variant"):
+            st.note = f"variant {b['variant']}"
+    elif t == T.STEP_SKIPPED:
+        st.status, st.note = "skipped", b.get("why")
+    elif t == T.STEP_INTENT:
+        st.status, st.input, st.key, st.decision = "intent", b.get("in"), b.get("key"), b.get("dec")
+    elif t == T.STEP_ATTEMPT_FAILED:
+        st.attempts.append(f"attempt {b.get('attempt')}: {b.get('error')}")
+    elif t == T.STEP_WAITING:
+        st.status = "waiting"
+        st.decision = b.get("dec") or st.decision
+        st.approvals.append({"approval": b.get("approval"), "requested": e.at, "message": b.get("message"),
+                             "rule": b.get("rule")})
+    elif t == T.APPROVAL_DECIDED:
+        st.approvals.append({"approval": b.get("approval"), "decision": b.get("decision"), "by": b.get("by"),
+                             "at": b.get("at"), "note": b.get("note")})
+    elif t == T.STEP_FAILED:
+        st.status, st.error = "failed", b.get("error")
+    elif t == T.ITEM_COMPLETED:
+        st.items += 1
+    elif t in (T.COMP_INTENT, T.COMP_COMPLETED, T.COMP_FAILED):
+        st.compensation.append({"type": t.split(".")[1], "at": e.at, **b})
