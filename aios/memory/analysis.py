@@ -22,10 +22,11 @@ __all__ = ["STEMMED", "WORDS", "QUESTION_WORDS", "ParsedText", "parse_text", "an
 STEMMED = "aios_en"
 WORDS = "aios_words"
 
-QUESTION_WORDS = frozenset(
-    "what which who whom whose why how when where is are was were be been being do does did can could "
-    "should would may might will shall must there any some has have had".split()
-)
+QUESTION_WORDS = frozenset({
+    "what", "which", "who", "whom", "whose", "why", "how", "when", "where", "is", "are", "was",
+    "were", "be", "been", "being", "do", "does", "did", "can", "could", "should", "would", "may",
+    "might", "will", "shall", "must", "there", "any", "some", "has", "have", "had"
+})
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _QUOTED = re.compile(r'"([^"]*)"')

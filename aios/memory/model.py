@@ -16,8 +16,8 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any
 
 from aios.errors import UsageError
 
@@ -29,7 +29,7 @@ __all__ = [
 #: A record field path usable in a filter: identifiers joined by dots (``customer.country``).
 FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 class DocKind(enum.Enum):
@@ -71,7 +71,7 @@ class ArchiveSource:
     step_id: str | None = None
 
 
-Provenance = Union[FileSource, RecordSource, RunSource, ArchiveSource]
+Provenance = FileSource | RecordSource | RunSource | ArchiveSource
 
 
 def describe_provenance(p: Provenance) -> str:
@@ -91,7 +91,7 @@ def describe_provenance(p: Provenance) -> str:
 
 def utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted to it."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,418 @@
+"""The Tantivy adapter: one index directory, queued writers, a reader that sees every commit.
+
+Layout of the index directory (normally ``<storage>/index``)::
+
+    tantivy/      the tantivy index
+    state.json    schema version, sync watermarks, knowledge file digests
+    writer.lock   the cross-process writer queue (see aios.memory.lock)
+
+``state.json`` is rewritten (atomically) only after a tantivy commit succeeded, while the writer lock
+is still held. A crash between the two leaves it behind the index, never ahead, so recovery may
+re-index a few documents (harmless: every write is delete-then-add) but never skips one.
+
+tantivy is imported only inside this module's functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aios.errors import StorageError
+from aios.memory.analysis import STEMMED, analyzers
+from aios.memory.lock import IndexBusy, WriterLock
+from aios.memory.model import (
+    ArchiveSource,
+    DocKind,
+    FileSource,
+    Hit,
+    IndexDocument,
+    Provenance,
+    Query,
+    RecordSource,
+    RunSource,
+)
+from aios.memory.schema import (
+    F_BODY,
+    F_CREATED,
+    F_FIELDS,
+    F_GROUP,
+    F_ID,
+    F_KIND,
+    F_META,
+    F_SCHEMA,
+    F_TAGS,
+    F_TERMS,
+    F_TITLE,
+    F_UPDATED,
+    F_WORDS,
+    SCHEMA_VERSION,
+    build_schema,
+    encode_filter_fields,
+    from_micros,
+    to_micros,
+)
+
+__all__ = ["MemoryIndex", "IndexState", "WriteBatch", "IndexStats", "provenance_from_json",
+           "provenance_to_json"]
+
+_PROVENANCE_TYPES: dict[str, type[Any]] = {
+    "file": FileSource, "record": RecordSource, "run": RunSource, "archive": ArchiveSource,
+}
+
+
+def provenance_to_json(p: Provenance) -> dict[str, Any]:
+    out = asdict(p)
+    out["type"] = type(p).__name__.removesuffix("Source").lower()
+    return out
+
+
+def provenance_from_json(data: Mapping[str, Any]) -> Provenance:
+    values = dict(data)
+    cls = _PROVENANCE_TYPES[str(values.pop("type"))]
+    result: Provenance = cls(**values)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class IndexState:
+    schema_version: int = SCHEMA_VERSION
+    watermarks: Mapping[str, int] = field(default_factory=dict, hash=False)
+    files: Mapping[str, str] = field(default_factory=dict, hash=False)  # knowledge path -> sha256
+
+    @classmethod
+    def read(cls, path: Path) -> IndexState | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(int(data["schema_version"]), {str(k): int(v) for k, v in data["watermarks"].items()},
+                       {str(k): str(v) for k, v in data["files"].items()})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        payload = {"schema_version": self.schema_version, "watermarks": dict(sorted(self.watermarks.items())),
+                   "files": dict(sorted(self.files.items()))}
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    documents: int
+    by_kind: tuple[tuple[str, int], ...]
+    segments: int
+    size_bytes: int
+    watermarks: tuple[tuple[str, int], ...]
+    knowledge_files: int
+
+
+class WriteBatch:
+    """The operations of one commit. Obtained from ``MemoryIndex.batch()``; not thread-safe."""
+
+    def __init__(self, writer: Any, state: IndexState, analyzer: Any) -> None:
+        self._writer = writer
+        self._analyzer = analyzer
+        self.state = state
+        self._watermarks = dict(state.watermarks)
+        self._files = dict(state.files)
+        self.added = 0
+        self.deleted_terms = 0
+
+    def add(self, doc: IndexDocument) -> None:
+        """Insert or replace (by id)."""
+        self._writer.delete_documents_by_term(F_ID, doc.id)
+        self._writer.add_document(_to_tantivy(doc, self._analyzer))
+        self.added += 1
+
+    def add_all(self, docs: Iterable[IndexDocument]) -> None:
+        for doc in docs:
+            self.add(doc)
+
+    def delete(self, doc_id: str) -> None:
+        self._writer.delete_documents_by_term(F_ID, doc_id)
+        self.deleted_terms += 1
+
+    def delete_group(self, group: str) -> None:
+        self._writer.delete_documents_by_term(F_GROUP, group)
+        self.deleted_terms += 1
+
+    def delete_kind(self, kind: DocKind) -> None:
+        self._writer.delete_documents_by_term(F_KIND, kind.value)
+        self.deleted_terms += 1
+
+    def clear(self) -> None:
+        self._writer.delete_all_documents()
+        self._watermarks.clear()
+        self._files.clear()
+
+    def watermark(self, name: str) -> int:
+        return self._watermarks.get(name, 0)
+
+    def set_watermark(self, name: str, value: int) -> None:
+        self._watermarks[name] = value
+
+    def file_digest(self, path: str) -> str | None:
+        return self._files.get(path)
+
+    def set_file(self, path: str, digest: str | None) -> None:
+        if digest is None:
+            self._files.pop(path, None)
+        else:
+            self._files[path] = digest
+
+    def known_files(self) -> tuple[str, ...]:
+        return tuple(sorted(self._files))
+
+    def final_state(self) -> IndexState:
+        return IndexState(SCHEMA_VERSION, dict(self._watermarks), dict(self._files))
+
+
+class MemoryIndex:
+    """A Tantivy index of ``IndexDocument`` values. Cheap to search from many threads; writes go
+    through ``batch()`` one at a time across processes."""
+
+    def __init__(self, directory: Path, *, lock_timeout_s: float = 120.0) -> None:
+        import tantivy
+
+        self.directory = directory
+        self.lock_timeout_s = lock_timeout_s
+        self._tdir = directory / "tantivy"
+        self._state_path = directory / "state.json"
+        self._lock_path = directory / "writer.lock"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot create the index directory {directory}: {err}") from err
+        self.schema = build_schema()
+        self.analyzers = analyzers()
+        self.rebuilt = self._ensure_current(tantivy)
+        try:
+            self._index = tantivy.Index(self.schema, path=str(self._tdir), reuse=True)
+        except (OSError, ValueError) as err:
+            raise StorageError(f"cannot open the index at {self._tdir}: {err}") from err
+        for name, analyzer in self.analyzers.items():
+            self._index.register_tokenizer(name, analyzer)
+        self._index.config_reader("Manual")
+        self._meta_stamp: tuple[int, int, int] | None = None
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _ensure_current(self, tantivy: Any) -> bool:
+        """Create the index, or wipe one written under another schema version. True if (re)created."""
+        state = IndexState.read(self._state_path)
+        if state is not None and state.schema_version == SCHEMA_VERSION and self._exists(tantivy):
+            return False
+        with WriterLock(self._lock_path, self.lock_timeout_s):
+            state = IndexState.read(self._state_path)
+            if state is not None and state.schema_version == SCHEMA_VERSION and self._exists(tantivy):
+                return False
+            if self._tdir.exists():
+                shutil.rmtree(self._tdir)
+            self._tdir.mkdir(parents=True)
+            created = tantivy.Index(self.schema, path=str(self._tdir), reuse=False)
+            del created
+            IndexState().write(self._state_path)
+        return True
+
+    def _exists(self, tantivy: Any) -> bool:
+        try:
+            return bool(self._tdir.is_dir() and tantivy.Index.exists(str(self._tdir)))
+        except OSError:
+            return False
+
+    # -- writing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self, *, bulk: bool = False) -> Iterator[WriteBatch]:
+        """Queue for the writer, apply the batch's operations, commit, then record the new state.
+
+        On an exception nothing of the batch is committed. ``bulk`` gives the writer more memory and
+        threads (reindexing).
+        """
+        with WriterLock(self._lock_path, self.lock_timeout_s):
+            state = IndexState.read(self._state_path) or IndexState()
+            writer = self._open_writer(bulk)
+            batch = WriteBatch(writer, state, self.analyzers[STEMMED])
+            try:
+                yield batch
+                writer.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    writer.rollback()
+                raise
+            finally:
+                # Waits for merges and drops the writer, which releases tantivy's own lock.
+                writer.wait_merging_threads()
+            batch.final_state().write(self._state_path)
+
+    def _open_writer(self, bulk: bool) -> Any:
+        heap, threads = (256_000_000, 1) if bulk else (24_000_000, 1)
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                return self._index.writer(heap, threads)
+            except ValueError as err:
+                if "LockBusy" not in str(err) or time.monotonic() >= deadline:
+                    if "LockBusy" in str(err):
+                        raise IndexBusy(f"the index at {self._tdir} is locked by another writer") from err
+                    raise StorageError(f"cannot open an index writer: {err}") from err
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def write(self, docs: Iterable[IndexDocument] = (), *, delete_ids: Iterable[str] = (),
+              delete_groups: Iterable[str] = ()) -> None:
+        """One commit: deletions first, then the documents (each replacing its id)."""
+        with self.batch() as b:
+            for group in delete_groups:
+                b.delete_group(group)
+            for doc_id in delete_ids:
+                b.delete(doc_id)
+            b.add_all(docs)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def raw(self) -> Any:
+        """The tantivy ``Index`` (for the ranking module)."""
+        return self._index
+
+    def state(self) -> IndexState:
+        return IndexState.read(self._state_path) or IndexState()
+
+    def searcher(self) -> Any:
+        """A searcher on the latest commit (of any process).
+
+        tantivy replaces ``meta.json`` (write to a temp file, rename) on every commit, so an unchanged
+        (inode, mtime, size) means nothing was committed since the last reload.
+        """
+        try:
+            st = os.stat(self._tdir / "meta.json")
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp is None or stamp != self._meta_stamp:
+            self._index.reload()
+            self._meta_stamp = stamp
+        return self._index.searcher()
+
+    def search(self, query: Query) -> list[Hit]:
+        from aios.memory.ranking import search
+
+        return search(self, query)
+
+    def get(self, doc_id: str) -> Hit | None:
+        import tantivy
+
+        searcher = self.searcher()
+        found = searcher.search(tantivy.Query.term_query(self.schema, F_ID, doc_id), 1, count=False).hits
+        if not found:
+            return None
+        return hit_from_doc(searcher.doc(found[0][1]), 0.0, "")
+
+    def ids(self, kind: DocKind | None = None) -> set[str]:
+        """Every document id (of one kind). For tests, stats and sync checks, not for hot paths."""
+        import tantivy
+
+        searcher = self.searcher()
+        q = (tantivy.Query.all_query() if kind is None
+             else tantivy.Query.term_query(self.schema, F_KIND, kind.value))
+        total = searcher.search(q, 1, count=True).count or 0
+        if total == 0:
+            return set()
+        return {str(searcher.doc(addr).get_first(F_ID)) for _, addr in searcher.search(q, total, count=False).hits}
+
+    def count(self, kind: DocKind | None = None) -> int:
+        import tantivy
+
+        searcher = self.searcher()
+        if kind is None:
+            return int(searcher.num_docs)
+        q = tantivy.Query.term_query(self.schema, F_KIND, kind.value)
+        return int(searcher.search(q, 1, count=True).count or 0)
+
+    def stats(self) -> IndexStats:
+        searcher = self.searcher()
+        by_kind = tuple((k.value, self.count(k)) for k in DocKind)
+        size = sum(p.stat().st_size for p in self._tdir.iterdir() if p.is_file())
+        state = self.state()
+        return IndexStats(int(searcher.num_docs), by_kind, int(searcher.num_segments), size,
+                          tuple(sorted(state.watermarks.items())), len(state.files))
+
+
+# -- conversion ------------------------------------------------------------------------------
+
+
+def _to_tantivy(doc: IndexDocument, analyzer: Any) -> Any:
+    import tantivy
+
+    t = tantivy.Document()
+    t.add_text(F_ID, doc.id)
+    t.add_text(F_GROUP, doc.source_group())
+    t.add_text(F_KIND, doc.kind.value)
+    t.add_text(F_TITLE, doc.title)
+    t.add_text(F_BODY, doc.body)
+    t.add_text(F_WORDS, f"{doc.title}\n{doc.body}")
+    for tag in sorted({tag.strip().lower() for tag in doc.tags if tag.strip()}):
+        t.add_text(F_TAGS, tag)
+    if isinstance(doc.provenance, RecordSource):
+        t.add_text(F_SCHEMA, doc.provenance.schema)
+    updated = doc.updated or doc.created
+    if updated is not None:
+        t.add_integer(F_UPDATED, to_micros(updated))
+    if doc.created is not None:
+        t.add_integer(F_CREATED, to_micros(doc.created))
+    encoded = encode_filter_fields(doc.fields)
+    if encoded:
+        t.add_json(F_FIELDS, encoded)
+    meta = {"provenance": provenance_to_json(doc.provenance), "fields": dict(doc.fields)}
+    t.add_bytes(F_META, json.dumps(meta, ensure_ascii=False, default=_json_default).encode("utf-8"))
+    t.add_bytes(F_TERMS, " ".join(analyzer.analyze(doc.body)).encode("utf-8"))
+    return t
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime) or hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def hit_from_doc(doc: Any, score: float, snippet: str) -> Hit:
+    meta = json.loads(bytes(doc.get_first(F_META)).decode("utf-8"))
+    updated = doc.get_first(F_UPDATED)
+    return Hit(
+        id=str(doc.get_first(F_ID)),
+        kind=DocKind(doc.get_first(F_KIND)),
+        title=str(doc.get_first(F_TITLE) or ""),
+        score=score,
+        snippet=snippet,
+        provenance=provenance_from_json(meta["provenance"]),
+        tags=tuple(str(t) for t in doc.get_all(F_TAGS)),
+        updated=from_micros(int(updated)) if updated is not None else None,
+        fields=meta.get("fields") or {},
+    )
+
+
+def body_of(doc: Any) -> str:
+    return str(doc.get_first(F_BODY) or "")
+
+
+def terms_of(doc: Any) -> list[str]:
+    """The body's analyzed tokens, as stored at indexing time."""
+    raw = doc.get_first(F_TERMS)
+    return bytes(raw).decode("utf-8").split() if raw else []
+
