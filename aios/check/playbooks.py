@@ -182,16 +182,16 @@ class _PlaybookChecker:
         self.unreachable(steps, ids, edges, order)
         written = self.writes_by_step(steps, ids)
         built: dict[str, Step] = {}
-        shapes: dict[str, Shape] = {}
+        shapes = {s.id: self.output_shape(s) for s in steps}
+        names = self.scope_names(shapes)
         for sid in order:
             i = ids[sid]
             s = steps[i]
             written_up = frozenset(written[d] for d in upstream.get(sid, ()) if d in written)
-            scope = self.scope(sid, upstream.get(sid, frozenset()), written_up, shapes)
+            scope = self.scope(names, sid, upstream.get(sid, frozenset()), written_up)
             step = self.step(s, i, tuple(edges[sid]), scope)
             if step is not None:
                 built[sid] = step
-            shapes[sid] = self.output_shape(s)
         if self.ctx.sink.has_errors:
             pass  # still return what we built; the compiler decides whether a plan comes out
         return Playbook(
@@ -230,8 +230,7 @@ class _PlaybookChecker:
                                  self.span(("steps", ids[sid], "id")),
                                  hint="it sits under a branch whose condition is a constant")
 
-    def scope(self, sid: str, upstream: frozenset[str], written: frozenset[str],
-              shapes: dict[str, Shape]) -> Scope:
+    def scope_names(self, shapes: dict[str, Shape]) -> dict[str, Shape]:
         payload = self.pctx.schemas.get(self.pb.trigger.payload) if self.pb.trigger.payload else None
         step_members: dict[str, Shape] = {
             s.id: ObjShape(f"step `{s.id}`", {"output": shapes.get(s.id, ANY_SHAPE), "status": FieldShape(_STR)})
@@ -246,6 +245,10 @@ class _PlaybookChecker:
                                         "started_at": FieldShape(FieldType(TypeKind.DATETIME)),
                                         "plan_hash": FieldShape(_STR)}),
         }
+        return names
+
+    def scope(self, names: dict[str, Shape], sid: str, upstream: frozenset[str],
+              written: frozenset[str]) -> Scope:
         if sid in self.unresolved:  # a `needs` entry is already reported; do not cascade
             return Scope(names, None, sid, None, self.pctx.schemas)
         return Scope(names, upstream, sid, written, self.pctx.schemas)

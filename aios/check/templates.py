@@ -6,6 +6,8 @@ against the shapes of the scope it runs in, so `aios validate` catches what rend
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +23,12 @@ from aios.span import Span
 
 __all__ = ["Scope", "TemplateChecker", "sandbox", "has_template", "parse_expression_source"]
 
+_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_FILTER = r"\|\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:\(\s*(?:'[^'{}\\]*'|\"[^\"{}\\]*\"|-?[0-9]+)?\s*\))?\s*"
+_SIMPLE = re.compile(r"\{\{\s*(" + _PATH + r")\s*((?:" + _FILTER + r")*)\}\}")
+_FILTER_NAME = re.compile(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)")
+_KEYWORDS = {"not", "and", "or", "in", "is", "if", "else", "elif", "true", "false", "none", "True", "False",
+             "None", "for", "recursive", "block", "endblock", "set", "with", "import", "from", "as"}
 _JINJA_GLOBALS = {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "true", "false", "none",
                   "True", "False", "None", "loop"}
 
@@ -54,6 +62,8 @@ class TemplateChecker:
         source = tpl.source
         if tpl.expression:
             source = "{{ " + parse_expression_source(tpl.source) + " }}"
+        if self._check_simple(source, scope, span):
+            return
         try:
             ast = self.env.parse(source)
         except TemplateSyntaxError as err:
@@ -76,6 +86,27 @@ class TemplateChecker:
         self._walk(ast, scope, self._locals(ast), span)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _check_simple(self, source: str, scope: Scope, span: Span) -> bool:
+        """Most templates are plain paths with a filter or two (`{{ steps.a.output.x | join(', ') }}`);
+        check those without the jinja parser. Anything else returns False and takes the full path."""
+        matches = list(_SIMPLE.finditer(source))
+        if not matches:
+            return False
+        rest = _SIMPLE.sub("", source)
+        if "{" in rest or "}" in rest:
+            return False
+        for m in matches:
+            parts = m.group(1).split(".")
+            if any(p in _KEYWORDS for p in parts):
+                return False
+        for m in matches:
+            self._resolve(m.group(1).split("."), scope, set(), span)
+            for name in _FILTER_NAME.findall(m.group(2)):
+                if name not in self.env.filters:
+                    self.ctx.sink.report("template-unknown-filter", f"unknown filter `{name}`",
+                                         self.ctx.locate(span, name), hint=did_you_mean(name, self.env.filters))
+        return True
 
     def _syntax(self, err: TemplateSyntaxError, span: Span, tpl: Template) -> None:
         msg = err.message or "invalid template"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from aios.span import Span
 
@@ -14,21 +14,18 @@ Scalar = Union[str, int, float, bool, None]
 Path = tuple[Union[str, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class YScalar:
+class YScalar(NamedTuple):
     value: Scalar
     span: Span
     quoted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class YSeq:
+class YSeq(NamedTuple):
     items: tuple[YNode, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class YMap:
+class YMap(NamedTuple):
     entries: tuple[tuple[YScalar, YNode], ...]
     span: Span
 

@@ -12,6 +12,7 @@ import re
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import BaseResolver
 
 from aios.diagnostics import DiagnosticSink, Related
 from aios.load.nodes import Scalar, YDocument, YMap, YNode, YScalar, YSeq
@@ -19,7 +20,6 @@ from aios.span import Span
 
 __all__ = ["read_yaml"]
 
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
 _TAG = "tag:yaml.org,2002:"
 
 
@@ -30,35 +30,50 @@ def _span(file: str, node: Node) -> Span:
     return Span(file, s.line, s.column, e.line, e.column)
 
 
+def _tag(node: Node) -> str:
+    ctag = getattr(node, "ctag", None)
+    return str(ctag) if ctag is not None else str(getattr(node.tag, "value", node.tag))
+
+
+# YAML 1.2 core schema, resolved here for plain scalars (ruamel's resolver is left out: it is the
+# slowest part of composing, and this keeps both parsers' results identical).
+_NULL = frozenset(("", "~", "null", "Null", "NULL"))
+_TRUE = frozenset(("true", "True", "TRUE"))
+_FALSE = frozenset(("false", "False", "FALSE"))
+_INT_RE = re.compile(r"^[-+]?[0-9][0-9_]*$|^0o[0-7_]+$|^0x[0-9a-fA-F_]+$")
+_FLOAT_RE = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
+_INF = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf")}
+
+
 def _scalar(node: ScalarNode) -> Scalar:
-    tag = str(getattr(node.tag, "value", node.tag))
     text: str = node.value
     if node.style:  # quoted or block scalar: always a string
         return text
-    if tag == _TAG + "null":
+    if _tag(node) not in (_TAG + "str", "?", "tag:yaml.org,2002:str") and not _tag(node).startswith(_TAG):
+        return text  # an explicit local tag: keep the text
+    if text in _NULL:
         return None
-    if tag == _TAG + "bool":
-        return text.lower() == "true"
-    if tag == _TAG + "int":
-        if _INT.match(text):
-            return int(text.replace("_", ""))
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    if _INT_RE.match(text):
+        clean = text.replace("_", "")
         try:
-            return int(text.replace("_", ""), 0)
+            if clean.startswith(("0o", "0x")):
+                return int(clean, 0)
+            return int(clean, 10)
         except ValueError:
             return text
-    if tag == _TAG + "float":
-        low = text.lower()
-        if low in (".inf", "+.inf"):
-            return float("inf")
-        if low == "-.inf":
-            return float("-inf")
-        if low == ".nan":
-            return text  # NaN never compares equal; keep it a string and let the schema object
+    if _FLOAT_RE.match(text):
         try:
             return float(text.replace("_", ""))
         except ValueError:
             return text
-    return text
+    low = text.lower()
+    if low in _INF:
+        return _INF[low]
+    return text  # `.nan` stays text: NaN never compares equal; the schema will object
 
 
 class _Builder:
@@ -87,20 +102,18 @@ class _Builder:
         if isinstance(node, MappingNode):
             entries: list[tuple[YScalar, YNode]] = []
             seen: dict[object, YScalar] = {}
+            merges: list[YMap] = []
             for k, v in node.value:
-                if str(getattr(k.tag, "value", k.tag)) == _TAG + "merge" and isinstance(v, MappingNode):
+                if isinstance(k, ScalarNode) and k.value == "<<" and not k.style and isinstance(v, MappingNode):
                     merged = self.build(v)
                     assert isinstance(merged, YMap)
-                    for mk, mv in merged.entries:
-                        if mk.value not in seen:
-                            seen[mk.value] = mk
-                            entries.append((mk, mv))
+                    merges.append(merged)  # merged keys only fill in what the mapping does not set
                     continue
                 if not isinstance(k, ScalarNode):
                     self.sink.report("yaml-syntax", "mapping keys must be plain scalars, not collections",
                                      _span(self.file, k))
                     continue
-                key = YScalar(_scalar(k), _span(self.file, k), quoted=bool(k.style))
+                key = YScalar(_scalar(k), _span(self.file, k), bool(k.style))
                 if key.value in seen:
                     first = seen[key.value]
                     self.sink.report(
@@ -113,6 +126,11 @@ class _Builder:
                     continue
                 seen[key.value] = key
                 entries.append((key, self.build(v)))
+            for merged in merges:
+                for mk, mv in merged.entries:
+                    if mk.value not in seen:
+                        seen[mk.value] = mk
+                        entries.append((mk, mv))
             return YMap(tuple(entries), span)
         return YScalar(None, span)  # pragma: no cover - ruamel only makes the three kinds
 
@@ -154,13 +172,47 @@ def _classify(err: MarkedYAMLError, lines: list[str]) -> tuple[str, str, str | N
     return ("yaml-syntax", msg.replace("<stream end>", "end of file"), hint)
 
 
+class _PlainResolver(BaseResolver):
+    """Resolves only collection tags; plain scalars are typed by `_scalar` (YAML 1.2 core)."""
+
+    def __init__(self, version: object = None, loader: object = None, loadumper: object = None) -> None:
+        super().__init__(loadumper=loadumper)
+
+    @property
+    def processing_version(self) -> tuple[int, int]:
+        return (1, 2)
+
+
+def _fast_yaml() -> YAML:
+    """libyaml's parser through ruamel.yaml.clib when installed (about 7× faster), else pure Python."""
+    try:
+        yaml = YAML(typ="safe", pure=False)
+    except Exception:  # pragma: no cover - clib missing or broken on this platform
+        yaml = YAML(typ="safe", pure=True)
+    yaml.Resolver = _PlainResolver
+    return yaml
+
+
 def read_yaml(file: str, text: str, sink: DiagnosticSink) -> list[YDocument]:
     """Parse ``text`` (the contents of workspace-relative ``file``) into documents.
 
     On a YAML error nothing from this file is returned; the error is reported with its position.
+    Valid files go through the fast parser; a file with an error is parsed again by ruamel's pure
+    round-trip parser, whose messages and marks the classification below is written against.
     """
     lines = text.splitlines()
-    yaml = YAML(typ="rt")
+    try:
+        nodes = list(_fast_yaml().compose_all(io.StringIO(text)))
+    except (YAMLError, ValueError, UnicodeError):
+        nodes = None
+    if nodes is None:
+        return _read_slow(file, text, lines, sink)
+    return _build_documents(file, nodes, sink)
+
+
+def _read_slow(file: str, text: str, lines: list[str], sink: DiagnosticSink) -> list[YDocument]:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Resolver = _PlainResolver
     try:
         nodes = list(yaml.compose_all(io.StringIO(text)))
     except MarkedYAMLError as err:
@@ -189,6 +241,10 @@ def read_yaml(file: str, text: str, sink: DiagnosticSink) -> list[YDocument]:
     except RecursionError:
         sink.report("yaml-syntax", "YAML nesting is too deep", Span.whole_file(file))
         return []
+    return _build_documents(file, nodes, sink)
+
+
+def _build_documents(file: str, nodes: list[Node], sink: DiagnosticSink) -> list[YDocument]:
     builder = _Builder(file, sink)
     docs = []
     for i, node in enumerate(nodes):

@@ -8,17 +8,29 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["canonical", "content_hash"]
+__all__ = ["canonical", "content_hash", "canonical_hash"]
+
+
+_SKIP = ("span", "content_hash", "compiled")
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _hashed_fields(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.compare and f.name not in _SKIP)
+        _FIELDS[cls] = names
+    return names
 
 
 def canonical(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            if f.name in ("span", "content_hash", "compiled") or not f.compare:
-                continue
-            out[f.name] = canonical(getattr(value, f.name))
-        return {"@": type(value).__name__, **out}
+        out: dict[str, Any] = {"@": type(value).__name__}
+        for name in _hashed_fields(type(value)):
+            out[name] = canonical(getattr(value, name))
+        return out
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (tuple, list)):
@@ -31,5 +43,14 @@ def canonical(value: Any) -> Any:
 
 
 def content_hash(value: Any) -> str:
+    """The plan's dataclasses leave spans and compiled objects out of their repr, so the repr is the
+    semantic content; it is several times faster to produce than a canonical JSON walk."""
+    if dataclasses.is_dataclass(value) and hasattr(value, "content_hash"):
+        value = dataclasses.replace(value, content_hash="")
+    return hashlib.sha256(repr(value).encode()).hexdigest()
+
+
+def canonical_hash(value: Any) -> str:
+    """A hash of the canonical JSON form (for values that are not plan dataclasses)."""
     data = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(data.encode()).hexdigest()

@@ -49,7 +49,7 @@ class Template:
     """A jinja2 template (``{{ … }}``) or, with ``expression=True``, a bare jinja2 expression."""
 
     source: str
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
     expression: bool = False
 
 
@@ -145,7 +145,7 @@ class Step:
     gate: GateConfig | None = None
     branch: BranchConfig | None = None
     map: MapConfig | None = None
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +174,7 @@ class Playbook:
     outcomes: tuple[Outcome, ...] = ()
     budget_usd: float | None = None
     description: str | None = None
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:
@@ -193,7 +193,7 @@ class Agent:
     output_schema: str | None = None
     flag: str | None = None
     description: str | None = None
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +210,7 @@ class Connector:
     secrets: tuple[str, ...] = ()
     builtin: bool = False
     description: str | None = None
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +227,7 @@ class Flag:
     variants: tuple[Variant, ...]
     metric: str | None = None
     rollback_below: float | None = None
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +280,7 @@ class PolicyBundle:
 
     content_hash: str
     sources: tuple[tuple[str, str], ...] = ()  # (file, sha256) per rules file
-    compiled: Any = field(default=None, compare=False)
+    compiled: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

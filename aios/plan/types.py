@@ -100,7 +100,7 @@ class FieldDef:
     required: bool
     default: Any = None
     description: str | None = None
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class RecordType:
 
     name: str
     fields: tuple[FieldDef, ...]
-    span: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
     def field(self, name: str) -> FieldDef | None:
         for f in self.fields:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-__all__ = ["Doc", "Name", "DottedName", "SchemaName", "StepId", "FieldSpec", "FieldsSpec", "RetrySpec"]
+__all__ = ["Doc", "Name", "DottedName", "EventType", "SchemaName", "StepId", "FieldSpec", "FieldsSpec", "RetrySpec"]
 
 
 class Doc(BaseModel):
@@ -18,6 +18,7 @@ class Doc(BaseModel):
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=80)]
 DottedName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$",
                                               max_length=120)]
+EventType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$", max_length=200)]
 SchemaName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=80)]
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)]
 

@@ -37,6 +37,7 @@ KIND_MODELS: dict[str, type[BaseModel]] = {
 _PATTERN_WORDS = {
     r"^[A-Za-z][A-Za-z0-9_-]*$": "a name: letters, digits, `_` and `-`, starting with a letter",
     r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$": "a dotted name such as `cms.publish`",
+    r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$": "an event type such as `lead.received`",
     r"^[A-Z][A-Za-z0-9]*$": "a schema name in CamelCase, such as `Project`",
     r"^[a-z][a-z0-9_]*$": "a step id: lowercase letters, digits and `_`, starting with a letter",
     r"^[0-9]+(s|m|h|d)$": "a duration such as `30s`, `15m`, `2h` or `3d`",

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from aios.spec.base import Doc, DottedName, Name, RetrySpec, SchemaName, StepId
+from aios.spec.base import Doc, DottedName, EventType, Name, RetrySpec, SchemaName, StepId
 
 __all__ = [
     "PlaybookDoc", "StepDoc", "TriggerSpec", "WriteSpec", "RetrieveSpec", "GateSpec", "BranchSpec",
@@ -21,7 +21,7 @@ STEP_KINDS = ("agent", "retrieve", "transform", "gate", "connector", "branch", "
 
 
 class TriggerSpec(Doc):
-    event: DottedName | None = None
+    event: EventType | None = None
     schedule: str | None = Field(default=None, description="cron expression, 5 fields")
     missed: Literal["run_once", "skip"] = "skip"
     webhook: Name | None = None
