@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("aios.cli.approvals:alerts_cmd", "Show (and acknowledge) operator alerts."),
     "records": ("aios.cli.records:records", "List and show canonical records with history."),
     "log": ("aios.cli.records:log_group", "Verify the hash chain of the episodic log."),
+    "memory": ("aios.cli.memory:memory", "Search and maintain memory: records, notes, summaries, archives."),
 }
 
 
