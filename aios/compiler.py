@@ -13,7 +13,12 @@ from pathlib import Path
 
 from aios.check.context import CheckContext
 from aios.check.documents import (
-    build_agents, build_connectors, build_flags, build_schemas, build_workspace, check_duplicates,
+    build_agents,
+    build_connectors,
+    build_flags,
+    build_schemas,
+    build_workspace,
+    check_duplicates,
 )
 from aios.check.playbooks import PlaybookContext, build_playbooks, event_shape
 from aios.check.shapes import ANY_SHAPE, FieldShape, ObjShape
@@ -24,7 +29,7 @@ from aios.load.suppressions import apply_suppressions, scan_suppressions
 from aios.load.workspace_files import SourceFile, WorkspaceSources, discover
 from aios.load.yaml_reader import read_yaml
 from aios.plan.hashing import content_hash
-from aios.plan.plan import Connector, Plan, PolicyBundle
+from aios.plan.plan import Agent, Connector, Flag, Plan, Playbook, PolicyBundle
 from aios.plan.types import FieldType, TypeKind
 from aios.spec.build import KIND_MODELS, SpecDocument, build_document
 
@@ -94,7 +99,7 @@ def _load_documents(sources: WorkspaceSources, sink: DiagnosticSink) -> tuple[Sp
                 docs.append(built)
     return workspace, docs, broken
 
-def _used_names(plan_playbooks: tuple, connectors: list[Connector]) -> tuple[set[str], set[str]]:
+def _used_names(plan_playbooks: tuple[Playbook, ...], connectors: list[Connector]) -> tuple[set[str], set[str]]:
     agents: set[str] = set()
     conns: set[str] = set()
     for pb in plan_playbooks:
@@ -173,7 +178,8 @@ def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | N
         return None
     return dataclasses.replace(plan, content_hash=content_hash(plan))
 
-def _check_prompts(ctx: CheckContext, prompts: tuple[SourceFile, ...], agents: list, flags: list) -> None:
+def _check_prompts(ctx: CheckContext, prompts: tuple[SourceFile, ...], agents: list[Agent],
+                   flags: list[Flag]) -> None:
     used = {a.prompt_file for a in agents} | {v.prompt_file for f in flags for v in f.variants if v.prompt_file}
     checker = TemplateChecker(ctx)
     names = {

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from aios.diagnostics import DiagnosticSink, Related
 from aios.load.workspace_files import WorkspaceSources
-from aios.spec.build import SpecDocument, did_you_mean
 from aios.span import Span
+from aios.spec.build import SpecDocument, did_you_mean
 
 __all__ = ["CheckContext"]
 

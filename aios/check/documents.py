@@ -13,8 +13,20 @@ from aios.check.context import CheckContext
 from aios.check.records import build_record_type
 from aios.diagnostics import Related
 from aios.plan.plan import (
-    Agent, Backoff, Connector, Flag, Lit, ModelRoute, RetryPolicy, Secret, SideEffect, TList, TMap, TValue,
-    Variant, WorkspaceSettings,
+    Agent,
+    Backoff,
+    Connector,
+    Flag,
+    Lit,
+    ModelRoute,
+    RetryPolicy,
+    Secret,
+    SideEffect,
+    TList,
+    TMap,
+    TValue,
+    Variant,
+    WorkspaceSettings,
 )
 from aios.plan.types import RecordType
 from aios.spec.agent import AgentDoc
@@ -88,8 +100,8 @@ def build_workspace(ctx: CheckContext, doc: SpecDocument | None) -> tuple[Worksp
     if ws.memory.embedding is not None and ws.memory.embedding not in ws.models:
         ctx.unknown("unknown-model-route", "model route", ws.memory.embedding, ws.models,
                     doc.spans.value(("memory", "embedding")))
-    for cname, settings in ws.connectors.items():
-        for key, value in settings.items():
+    for cname, block in ws.connectors.items():
+        for key, value in block.items():
             path = ("connectors", cname, key)
             if key.endswith("_secret"):
                 if not isinstance(value, str) or value not in ws.secrets:

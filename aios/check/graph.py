@@ -75,7 +75,7 @@ def upstream_closure(edges: Mapping[str, Sequence[str]]) -> dict[str, frozenset[
 
 def cycle_related(path: list[str], need_spans: Mapping[tuple[str, str], Span]) -> list[Related]:
     rel = []
-    for a, b in zip(path, path[1:]):
+    for a, b in zip(path, path[1:], strict=False):
         span = need_spans.get((a, b))
         if span is not None:
             rel.append(Related(span, f"`{a}` needs `{b}`"))

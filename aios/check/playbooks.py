@@ -14,16 +14,32 @@ from jinja2 import nodes
 from jinja2.exceptions import TemplateSyntaxError
 
 from aios.check.context import CheckContext
+from aios.check.documents import retry_policy
 from aios.check.graph import cycle_related, find_cycle, topological_order, upstream_closure
 from aios.check.records import value_fits
 from aios.check.shapes import ANY_SHAPE, FieldShape, ListShape, ObjShape, RecordShape, Shape
 from aios.check.templates import Scope, TemplateChecker, has_template, parse_expression_source, sandbox
-from aios.check.documents import retry_policy
 from aios.load.nodes import Path, SpanIndex
 from aios.plan.cron import CronError, parse_cron
 from aios.plan.plan import (
-    Agent, BranchConfig, Connector, GateConfig, Lit, MapConfig, Outcome, Playbook, RecordWrite, RetrieveConfig,
-    SideEffect, Step, StepKind, Template, TList, TMap, Trigger, TValue,
+    Agent,
+    BranchConfig,
+    Connector,
+    GateConfig,
+    Lit,
+    MapConfig,
+    Outcome,
+    Playbook,
+    RecordWrite,
+    RetrieveConfig,
+    SideEffect,
+    Step,
+    StepKind,
+    Template,
+    TList,
+    TMap,
+    Trigger,
+    TValue,
 )
 from aios.plan.types import FieldType, RecordType, TypeKind
 from aios.spec.build import SpecDocument
@@ -211,7 +227,7 @@ class _PlaybookChecker:
                     order: list[str]) -> None:
         """A branch with a constant condition makes one arm unreachable, and what only follows it."""
         dead: set[str] = set()
-        for i, s in enumerate(steps):
+        for s in steps:
             if s.branch is None:
                 continue
             const = _constant(s.branch.when)

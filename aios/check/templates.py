@@ -7,7 +7,6 @@ against the shapes of the scope it runs in, so `aios validate` catches what rend
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,9 +16,9 @@ from aios.check.context import CheckContext
 from aios.check.shapes import ANY_SHAPE, ListShape, ObjShape, Shape, item_of, member
 from aios.plan.plan import Template
 from aios.plan.types import RecordType
+from aios.span import Span
 from aios.spec.build import did_you_mean
 from aios.templating import expression_source, sandbox
-from aios.span import Span
 
 __all__ = ["Scope", "TemplateChecker", "sandbox", "has_template", "parse_expression_source"]
 

@@ -11,7 +11,14 @@ from aios import __version__
 from aios.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from aios.compiler import compile_workspace
 from aios.diagnostics import Severity
-from aios.diagnostics.render import SourceLines, render_github, render_json, render_sarif, render_text, summary
+from aios.diagnostics.render import (
+    SourceLines,
+    render_github,
+    render_json,
+    render_sarif,
+    render_text,
+    summary,
+)
 from aios.load.workspace_files import WORKSPACE_FILE, find_workspace_root
 
 _STYLES = {"error": {"fg": "red", "bold": True}, "warning": {"fg": "yellow", "bold": True},

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from aios.span import Span
 
 __all__ = ["YScalar", "YSeq", "YMap", "YNode", "YDocument", "Path", "SpanIndex", "to_python", "index_spans"]
 
-Scalar = Union[str, int, float, bool, None]
-Path = tuple[Union[str, int], ...]
+Scalar = str | int | float | bool | None
+Path = tuple[str | int, ...]
 
 
 class YScalar(NamedTuple):
@@ -46,7 +46,7 @@ class YMap(NamedTuple):
             yield str(k.value)
 
 
-YNode = Union[YScalar, YSeq, YMap]
+YNode = YScalar | YSeq | YMap
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ def canonical(value: Any) -> Any:
 def content_hash(value: Any) -> str:
     """The plan's dataclasses leave spans and compiled objects out of their repr, so the repr is the
     semantic content; it is several times faster to produce than a canonical JSON walk."""
-    if dataclasses.is_dataclass(value) and hasattr(value, "content_hash"):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and hasattr(value, "content_hash"):
         value = dataclasses.replace(value, content_hash="")
     return hashlib.sha256(repr(value).encode()).hexdigest()
 

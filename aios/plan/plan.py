@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Union
+from typing import Any
 
 from aios.plan.types import FieldType, RecordType
 from aios.span import Span
@@ -55,7 +55,7 @@ class Template:
 
 @dataclass(frozen=True, slots=True)
 class Lit:
-    value: Union[str, int, float, bool, None]
+    value: str | int | float | bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class TList:
     items: tuple[TValue, ...]
 
 
-TValue = Union[Template, Lit, TMap, TList]
+TValue = Template | Lit | TMap | TList
 
 
 @dataclass(frozen=True, slots=True)

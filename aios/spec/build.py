@@ -119,12 +119,10 @@ def _clean_loc(loc: tuple[Any, ...], data: Any, etype: str) -> tuple[Path, str |
     tags: list[tuple[str, Any]] = []
     cur = data
     for i, el in enumerate(loc):
-        if isinstance(cur, dict) and isinstance(el, str) and el in cur:
+        found, child = _child(cur, el)
+        if found:
             path.append(el)
-            cur = cur[el]
-        elif isinstance(cur, list) and isinstance(el, int) and 0 <= el < len(cur):
-            path.append(el)
-            cur = cur[el]
+            cur = child
         elif i == len(loc) - 1 and etype == "missing" and isinstance(el, str) and isinstance(cur, dict):
             return tuple(path), el, tags
         else:
@@ -132,10 +130,18 @@ def _clean_loc(loc: tuple[Any, ...], data: Any, etype: str) -> tuple[Path, str |
     return tuple(path), None, tags
 
 
+def _child(cur: Any, el: Any) -> tuple[bool, Any]:
+    if isinstance(cur, dict) and isinstance(el, str) and el in cur:
+        return True, cur[el]
+    if isinstance(cur, list) and isinstance(el, int) and 0 <= el < len(cur):
+        return True, cur[el]
+    return False, None
+
+
 def _value_at(data: Any, path: Path) -> Any:
     cur = data
     for el in path:
-        cur = cur[el]  # type: ignore[index]
+        cur = cur[el]
     return cur
 
 
@@ -174,7 +180,7 @@ def _report_validation(err: ValidationError, model: type[BaseModel], data: Any, 
             value = None
         raw.append((e, loc, path, missing, tags, value))
     fitting = [r for r in raw if _branch_fits(r[4])] or raw
-    for e, loc, path, missing, tags, value in fitting:
+    for e, loc, path, missing, _tags, value in fitting:
         etype = e["type"]
         key = (path, missing, etype)
         if key in seen:

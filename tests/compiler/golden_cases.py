@@ -37,10 +37,7 @@ def parse_case(path: Path) -> Case:
     for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
         m = _HEADER.match(line)
         if m:
-            if m.group("path"):
-                current = files.setdefault(m.group("path"), [])
-            else:
-                current = expect
+            current = files.setdefault(m.group("path"), []) if m.group("path") else expect
             continue
         assert current is not None
         current.append(line)

@@ -18,7 +18,8 @@ from tests.conftest import ROOT
 
 def _documents(path: Path) -> list[Any]:
     docs = [d for d in YAML(typ="safe").load_all(path.read_text()) if d is not None]
-    return json.loads(json.dumps(docs, default=str))
+    data: list[Any] = json.loads(json.dumps(docs, default=str))
+    return data
 
 
 def _example_files() -> list[Path]:
