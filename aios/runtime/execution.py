@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Execution", "backoff_delay"]
 
 Entry = tuple[str | None, str, dict[str, Any]]  # (step_id, type, body)
+_RNG = random.Random()  # backoff jitter; seeding one per run costs more than a step
 
 
 class _Wait(Exception):
@@ -117,7 +118,7 @@ class Execution:
         self.pb = plan.playbook_map[state.playbook]
         self.renderer = rt.renderer
         self.gate = PolicyGate(plan, rt.actor)
-        self.rng = random.Random()
+        self.rng = _RNG
         self.pending: list[Entry] = []
         self.cost_delta = 0.0
         self.tokens_delta = 0
