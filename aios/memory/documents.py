@@ -76,12 +76,29 @@ def record_id(schema: str, rid: str) -> str:
     return f"record:{schema}:{rid}"
 
 
-def _record_title(row: RecordRow) -> str:
+def _title_of(data: Mapping[str, Any]) -> str | None:
     for name in _TITLE_FIELDS:
-        value = row.data.get(name)
+        value = data.get(name)
         if isinstance(value, str) and value.strip():
             return value.strip().splitlines()[0][:200]
-    return f"{row.schema} {row.id}"
+    return None
+
+
+def _record_title(row: RecordRow) -> str:
+    return _title_of(row.data) or f"{row.schema} {row.id}"
+
+
+def _strings(value: Any, depth: int = 0) -> list[str]:
+    """The string leaves of a JSON value, in order."""
+    if depth > 6:
+        return []
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v, depth + 1)]
+    if isinstance(value, list):
+        return [s for v in value[:50] for s in _strings(v, depth + 1)]
+    return []
 
 
 def record_document(row: RecordRow, created: str | None = None) -> IndexDocument:
@@ -205,17 +222,18 @@ def run_summary_document(run: RunRow, entries: Iterable[LogRow]) -> IndexDocumen
     texts: list[str] = []
     for e in rows:
         body = e.body
+        out = body.get("out")
         if e.type in ("step.completed", "step.reused") and e.step_id:
             steps.append(e.step_id)
-            out = body.get("out")
-            texts += [line.split(": ", 1)[-1] for line in flatten(out) if len(line) > 20]
+            texts += [v for v in _strings(out) if len(v) >= 3]
         elif e.type == "step.failed" and e.step_id:
             steps.append(f"{e.step_id} (failed: {body.get('error', 'error')})")
         elif e.type == "approval.decided":
             texts.append(f"approval {body.get('decision', '')} by {body.get('by', '')}: {body.get('note', '')}")
         for ref in body.get("rec", ()) if isinstance(body.get("rec"), list) else ():
             if isinstance(ref, Mapping):
-                records.append(f"{ref.get('schema')} {ref.get('id')} v{ref.get('v')}")
+                label = _title_of(out) if isinstance(out, Mapping) else None
+                records.append(f"{ref.get('schema')} {ref.get('id')} v{ref.get('v')}" + (f" ({label})" if label else ""))
     title = f"Run {run.id}: {run.playbook} {run.status}"
     lines = [title, f"Playbook {run.playbook}, triggered by {run.event_type or 'an event'} ({run.event_id}), "
                     f"{run.status}; started {run.created_at}, finished {run.finished_at or run.updated_at}."]

@@ -308,10 +308,11 @@ class MemoryIndex:
             self._meta_stamp = stamp
         return self._index.searcher()
 
-    def search(self, query: Query) -> list[Hit]:
-        from aios.memory.ranking import search
+    def search(self, query: Query, *, now: datetime | None = None) -> list[Hit]:
+        """Search the latest commit. ``now`` anchors recency (default: the current time)."""
+        from aios.memory.ranking import DEFAULT_RANKING, search
 
-        return search(self, query)
+        return search(self, query, DEFAULT_RANKING, now)
 
     def get(self, doc_id: str) -> Hit | None:
         import tantivy

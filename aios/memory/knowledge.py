@@ -83,30 +83,43 @@ def _front_matter(lines: list[str]) -> tuple[dict[str, Any], int]:
 
 
 def _split_long(title: str, heading: str, lines: list[tuple[int, str]]) -> Iterator[Chunk]:
-    """Cut a run of (line number, text) at blank lines into chunks under MAX_CHUNK_CHARS."""
-    part: list[tuple[int, str]] = []
-    size = 0
-    n = 0
-
-    def emit() -> Chunk:
-        nonlocal n
-        n += 1
-        label = title if n == 1 else f"{title} (part {n})"
-        return Chunk(label, "\n".join(t for _, t in part).strip(), part[0][0], part[-1][0], heading)
-
+    """Cut a run of (line number, text) at blank lines into chunks of at most MAX_CHUNK_CHARS (a
+    single paragraph longer than that is cut between lines)."""
+    paragraphs: list[list[tuple[int, str]]] = [[]]
     for number, text in lines:
-        if part and size + len(text) > MAX_CHUNK_CHARS and not text.strip():
-            yield emit()
-            part, size = [], 0
-            continue
-        if not part and not text.strip():
-            continue
-        part.append((number, text))
-        size += len(text) + 1
-    while part and not part[-1][1].strip():
-        part.pop()
+        if text.strip():
+            paragraphs[-1].append((number, text))
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    pieces: list[list[tuple[int, str]]] = []
+    for para in (p for p in paragraphs if p):
+        piece: list[tuple[int, str]] = []
+        for item in para:  # an over-long paragraph is cut between its lines
+            if piece and _size(piece) + len(item[1]) + 1 > MAX_CHUNK_CHARS:
+                pieces.append(piece)
+                piece = []
+            piece.append(item)
+        pieces.append(piece)
+    part: list[tuple[int, str]] = []
+    n = 0
+    for piece in pieces:
+        if part and _size(part) + _size(piece) + 2 > MAX_CHUNK_CHARS:
+            n += 1
+            yield _chunk(title, heading, n, part)
+            part = []
+        part = [*part, (0, ""), *piece] if part else piece
     if part:
-        yield emit()
+        yield _chunk(title, heading, n + 1, part)
+
+
+def _size(lines: list[tuple[int, str]]) -> int:
+    return sum(len(t) + 1 for _, t in lines)
+
+
+def _chunk(title: str, heading: str, n: int, part: list[tuple[int, str]]) -> Chunk:
+    numbered = [num for num, _ in part if num]
+    text = "\n".join(t for _, t in part).strip()
+    return Chunk(title if n == 1 else f"{title} (part {n})", text, numbered[0], numbered[-1], heading)
 
 
 def chunk_text(text: str, name: str, *, markdown: bool = True) -> tuple[list[Chunk], dict[str, Any]]:
