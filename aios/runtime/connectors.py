@@ -11,8 +11,6 @@ on every retry and after a crash.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,39 +78,8 @@ class ConnectorRegistry:
         fn = self._resolved.get(name) or self._fns.get(name)
         if fn is not None:
             return fn
-        from aios.runtime import builtins
+        from aios.connectors.registry import implementation
 
-        fn = builtins.IMPLEMENTATIONS.get(name)
-        if fn is None:
-            contract = plan.connector_map.get(name)
-            if contract is None:
-                raise ConnectorFailed(f"no connector `{name}` in the plan", transient=False)
-            if not contract.module:
-                raise ConnectorFailed(f"connector `{name}` has no implementation", transient=False)
-            fn = self._load_module(name, contract.module)
+        fn = implementation(plan, name, self.workspace or Path("."))
         self._resolved[name] = fn
         return fn
-
-    def _load_module(self, name: str, module: str) -> ConnectorFn:
-        file_part, _, attr = module.partition(":")
-        attr = attr or name.rsplit(".", 1)[-1]
-        root = self.workspace or Path(".")
-        path = root / "connectors" / (file_part.replace(".", "/") + ".py")
-        if not path.is_file():
-            raise ConnectorFailed(f"connector `{name}`: {path} does not exist", transient=False)
-        mod_name = f"aios_workspace_connectors.{file_part}"
-        mod = sys.modules.get(mod_name)
-        if mod is None:
-            spec = importlib.util.spec_from_file_location(mod_name, path)
-            if spec is None or spec.loader is None:
-                raise ConnectorFailed(f"connector `{name}`: cannot load {path}", transient=False)
-            mod = importlib.util.module_from_spec(spec)
-            try:
-                spec.loader.exec_module(mod)
-            except Exception as err:
-                raise ConnectorFailed(f"connector `{name}`: {path} failed to load: {err}", transient=False) from err
-            sys.modules[mod_name] = mod
-        fn = getattr(mod, attr, None)
-        if not callable(fn):
-            raise ConnectorFailed(f"connector `{name}`: {path} has no function `{attr}`", transient=False)
-        return fn  # type: ignore[no-any-return]
