@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("aios.cli.approvals:alerts_cmd", "Show (and acknowledge) operator alerts."),
     "records": ("aios.cli.records:records", "List and show canonical records with history."),
     "log": ("aios.cli.records:log_group", "Verify the hash chain of the episodic log."),
+    "serve": ("aios.cli.live:serve", "Run the workspace live: webhooks, schedules, drop folders, approvals."),
+    "dev": ("aios.cli.live:dev", "`aios serve` with hot reload of playbooks, policies, prompts and connectors."),
+    "emit": ("aios.cli.live:emit", "Put an event into the workspace's event stream (and process it)."),
     "memory": ("aios.cli.memory:memory", "Search and maintain memory: records, notes, summaries, archives."),
 }
 

@@ -1,0 +1,57 @@
+"""The plan new runs start on, swapped atomically when the workspace changes.
+
+Readers take ``current.plan`` once per admission (one attribute read, so a swap is atomic for them);
+runs already admitted stay pinned to the plan hash they started on, and every plan this process has
+run is kept so their executions use the very same object.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from aios.plan.plan import Plan
+
+__all__ = ["CurrentPlan"]
+
+
+class CurrentPlan:
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+        self._known: dict[str, Plan] = {plan.content_hash: plan}
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[Plan, Plan], None]] = []
+        self.stale = False  # the workspace on disk does not compile; ``plan`` is the last good one
+        self.swapped_at = time.monotonic()
+        self.generation = 0
+        self.code_generation = 0  # bumped when workspace connector modules change
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    def known(self, plan_hash: str) -> Plan | None:
+        return self._known.get(plan_hash)
+
+    def on_swap(self, listener: Callable[[Plan, Plan], None]) -> None:
+        """Call ``listener(old, new)`` after each swap (schedules and drop folders follow the plan)."""
+        self._listeners.append(listener)
+
+    def swap(self, plan: Plan, *, code_changed: bool = False) -> Plan:
+        with self._lock:
+            if code_changed:
+                self.code_generation += 1
+            old = self._plan
+            self._known.setdefault(plan.content_hash, plan)
+            self._plan = plan
+            self.stale = False
+            self.swapped_at = time.monotonic()
+            self.generation += 1
+        if old.content_hash != plan.content_hash:
+            for listener in self._listeners:
+                listener(old, plan)
+        return old
+
+    def mark_stale(self) -> None:
+        self.stale = True
