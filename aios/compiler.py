@@ -23,6 +23,7 @@ from aios.check.documents import (
 from aios.check.playbooks import PlaybookContext, build_playbooks, event_shape
 from aios.check.shapes import ANY_SHAPE, FieldShape, ObjShape
 from aios.check.templates import Scope, TemplateChecker
+from aios.connectors.check import check_connectors
 from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
 from aios.load.nodes import YMap, YScalar
 from aios.load.suppressions import apply_suppressions, scan_suppressions
@@ -173,6 +174,7 @@ def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | N
 
     bundle = compile_policies(plan, [(f.path, f.text) for f in sources.rules_files], sink)
     plan = dataclasses.replace(plan, policies=bundle)
+    check_connectors(plan, by_kind["connector"], sources.root, sink)
     apply_suppressions(sink.sorted(), suppressions, sink)
     if sink.has_errors:
         return None

@@ -3,7 +3,8 @@ table, e.g. the inventory.
 
 Settings: ``database`` (workspace-relative path, required), ``key_column`` (default ``key``),
 ``tables`` (optional: the only tables the connector may touch, as a list or as
-``{table: {key_column: …}}``).
+``{table: {key_column: …}}``), ``busy_timeout_s`` (30: how long to wait for a lock; a lock still
+held then is a transient failure).
 
 Each upsert is recorded in a small bookkeeping table, ``aios_upserts``, in the same transaction as
 the row it writes: a second call with the same idempotency key finds it and returns the first
@@ -90,12 +91,13 @@ def _database(ctx: Context) -> Path:
 
 
 @contextlib.contextmanager
-def _open(path: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
+def _open(path: Path, ctx: Context, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
+    timeout = float(ctx.settings.get("busy_timeout_s", 30.0))
     if readonly:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
     try:
         yield conn
     except sqlite3.OperationalError as err:
@@ -158,7 +160,7 @@ def upsert(input: UpsertInput, ctx: Context) -> UpsertOutput:
     row = _row(input)
     table = _ident(input.table, "table")
     kc = _ident(key_col, "column")
-    with _open(_database(ctx)) as conn:
+    with _open(_database(ctx), ctx) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
             _ensure_bookkeeping(conn)
@@ -210,7 +212,7 @@ def _preview_upsert(input: UpsertInput, ctx: Context) -> Preview:
     if not path.exists():
         return Preview(target, f"would create {rel} and table {input.table}, and insert row {input.key}", payload,
                        predicted)
-    with _open(path, readonly=True) as conn:
+    with _open(path, ctx, readonly=True) as conn:
         done = _journaled(conn, ctx.idempotency_key)
         if done is not None:
             return Preview(target, f"already done for key {ctx.idempotency_key}; nothing would change", payload, done)
@@ -238,7 +240,7 @@ def _reconcile_upsert(input: UpsertInput, ctx: Context) -> Reconciliation:
     path = _database(ctx)
     if not path.exists():
         return Reconciliation.not_happened(f"{path.name} does not exist")
-    with _open(path, readonly=True) as conn:
+    with _open(path, ctx, readonly=True) as conn:
         done = _journaled(conn, ctx.idempotency_key)
     if done is None:
         return Reconciliation.not_happened(f"no upsert with key {ctx.idempotency_key} in {path.name}")
@@ -253,7 +255,7 @@ def restore(input: RestoreInput, ctx: Context) -> RestoreOutput:
     path = _database(ctx)
     if not path.exists():
         return RestoreOutput(restored=False)
-    with _open(path) as conn:
+    with _open(path, ctx) as conn:
         if not _columns(conn, input.table):
             return RestoreOutput(restored=False)
         if input.previous is None:
