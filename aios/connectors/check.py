@@ -28,12 +28,12 @@ __all__ = ["CONNECTOR_CODES", "check_connectors", "check_connector_modules", "ch
            "approval_paths"]
 
 CONNECTOR_CODES = (
-    Code("connector-import", "error", "check", "A workspace connector module fails to import."),
-    Code("connector-missing-function", "error", "check",
+    Code("connector-import", "error", "connectors", "A workspace connector module fails to import."),
+    Code("connector-missing-function", "error", "connectors",
          "A connector module does not define the callable its contract's `module:` names."),
-    Code("connector-contract-mismatch", "error", "check",
+    Code("connector-contract-mismatch", "error", "connectors",
          "A connector's Python input or output type does not match its contract."),
-    Code("irreversible-without-approval", "warning", "check",
+    Code("irreversible-without-approval", "warning", "connectors",
          "An irreversible connector may be allowed by policy with no way for a human to approve it first."),
 )
 register(*CONNECTOR_CODES)
