@@ -111,7 +111,7 @@ def runs_list(status: str | None, limit: int, as_json: bool, workspace: str | No
 @workspace_option
 def runs_show(run_id: str, as_json: bool, full: bool, workspace: str | None) -> None:
     """The causal trace of a run: each step's inputs, decision and deciding rule, outputs, cost, timing."""
-    from aios.runtime.trace import load_trace
+    from aios.runtime.trace import format_trace, load_trace
 
     store = open_store(workspace)
     with store, errors_as_exits():
@@ -119,42 +119,7 @@ def runs_show(run_id: str, as_json: bool, full: bool, workspace: str | None) -> 
     if as_json:
         echo_json(trace.to_json())
         return
-    width = 10_000 if full else 110
-    click.echo(f"run {trace.run_id}  {trace.playbook}  {trace.status}")
-    click.echo(f"  plan {trace.plan_hash[:12]}  event {trace.event.get('type', '?')} {trace.event['id']}"
-               + (f"  rerun of {trace.rerun_of}" if trace.rerun_of else ""))
-    click.echo(f"  started {trace.created_at}" + (f"  finished {trace.finished_at}" if trace.finished_at else "")
-               + f"  cost ${trace.cost_usd:.6f}  tokens {trace.tokens}")
-    if trace.error:
-        click.echo(f"  error: {trace.error}")
-    for i, s in enumerate(trace.steps, 1):
-        ms = f"{s.ms:.1f} ms" if s.ms is not None else ""
-        click.echo(f"\n{i:>2}. {s.step_id}  [{s.status}]  {ms}" + (f"  ({s.note})" if s.note else ""))
-        if s.decision:
-            click.echo(f"    decision: {s.decision.get('effect')} by rule {s.rule}: {short(s.decision.get('reason', ''), width)}")
-        for a in s.approvals:
-            if "decision" in a:
-                click.echo(f"    approval {a['approval']}: {a['decision']} by {a['by']} at {a['at']}"
-                           + (f": {a['note']}" if a.get("note") else ""))
-            else:
-                click.echo(f"    approval {a['approval']} requested: {short(a.get('message') or '', width)}")
-        if s.key:
-            click.echo(f"    idempotency key: {s.key}")
-        if s.input is not None:
-            click.echo(f"    in:  {short(s.input, width)}")
-        if s.output is not None:
-            click.echo(f"    out: {short(s.output, width)}")
-        if s.cost:
-            c = s.cost
-            click.echo(f"    cost: {c.get('model')} {c.get('pt', 0)}+{c.get('ct', 0)} tokens ${c.get('usd', 0):.6f}")
-        for rec in s.records:
-            click.echo(f"    record: {rec['schema']} {rec['id']} v{rec['v']}")
-        for a in s.attempts:
-            click.echo(f"    {short(a, width)}")
-        for c in s.compensation:
-            click.echo(f"    compensation {c['type']}: {c.get('connector')} {short(c.get('out') or c.get('error') or c.get('in'), width)}")
-        if s.error:
-            click.echo(f"    error: {s.error}")
+    click.echo(format_trace(trace, 10_000 if full else 110))
 
 
 @runs.command("resume")

@@ -94,19 +94,22 @@ _MARKS = {"completed": "✓", "skipped": "·", "waiting": "⏸", "failed": "✗"
 
 
 class ProgressPrinter:
-    """Live progress on stderr, one line per step transition."""
+    """Live progress (on stderr unless told otherwise), one line per step transition."""
+
+    def __init__(self, err: bool = True) -> None:
+        self.err = err
 
     def __call__(self, p: Any) -> None:
         if p.step_id is None:
             if p.status in ("admitted", "resumed"):
-                click.echo(f"run {p.run_id} {p.status}" + (f": {p.detail}" if p.detail else ""), err=True)
+                click.echo(f"run {p.run_id} {p.status}" + (f": {p.detail}" if p.detail else ""), err=self.err)
             return
         if p.status == "intent":
             return
         mark = _MARKS.get(p.status, " ")
         ms = f"{p.ms:8.1f} ms" if p.ms is not None else " " * 11
         detail = f"  {p.detail}" if p.detail else ""
-        click.echo(f"  {mark} {p.step_id:<18} {p.kind:<12} {p.status:<10}{ms}{detail}", err=True)
+        click.echo(f"  {mark} {p.step_id:<18} {p.kind:<12} {p.status:<10}{ms}{detail}", err=self.err)
 
 
 def echo_json(value: Any) -> None:

@@ -22,7 +22,8 @@ __all__ = ["generate", "count_tokens"]
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 _STOP = frozenset("""the and for with that this from have will your you are was were been into about
 their there they them then than what when which who how our out can not but all any its also just
-more most some such very would could should please thanks hello dear""".split())
+more most some such very would could should please thanks hello dear need want like make""".split())
+_DANGLING = frozenset("a an the of to for and or our your their with in on at by from as is are".split())
 _TITLE_NAMES = ("title", "name", "subject", "headline", "heading", "label")
 _LONG_NAMES = ("body", "content", "draft", "text", "article", "reply", "response", "message", "answer")
 _SHORT_NAMES = ("summary", "brief", "description", "notes", "note", "reason", "rationale", "abstract")
@@ -40,25 +41,40 @@ def _norm(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
-def _index(value: Any, out: dict[str, Any], texts: list[str], depth: int = 0) -> None:
-    """Breadth-first: a top-level key wins over a nested one of the same name."""
+_KEY_RANK = {**{k: 0 for k in _TITLE_NAMES}, **{k: 1 for k in _SHORT_NAMES}, **{k: 2 for k in _LONG_NAMES}}
+
+
+def _index(value: Any, out: dict[str, Any], texts: list[str], depth: int = 0, keys: bool = True) -> None:
+    """Breadth-first: a top-level key wins over a nested one of the same name. Texts come in order
+    of how telling their key is (titles, then summaries, then bodies, then the rest), nested last."""
     if depth > 6:
         return
     if isinstance(value, dict):
-        for k, v in value.items():
-            out.setdefault(_norm(str(k)), v)
-        for v in value.values():
-            _index(v, out, texts, depth + 1)
+        if keys and depth <= 1:  # fields come from the input object or one object level down, not lists
+            for k, v in value.items():
+                out.setdefault(_norm(str(k)), v)
+        ranked = sorted(value.items(), key=lambda kv: _KEY_RANK.get(_norm(str(kv[0])), 3))
+        for _, v in ranked:
+            if isinstance(v, str) and v.strip():
+                texts.append(v.strip())
+        for _, v in ranked:
+            if not isinstance(v, str):
+                _index(v, out, texts, depth + 1, keys)
     elif isinstance(value, list):
         for v in value[:50]:
-            _index(v, out, texts, depth + 1)
+            if isinstance(v, str) and v.strip():
+                texts.append(v.strip())
+            else:
+                _index(v, out, texts, depth + 1, False)
     elif isinstance(value, str) and value.strip():
         texts.append(value.strip())
 
 
 def _slug(text: str, limit: int = 60) -> str:
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return s[:limit].rstrip("-") or "item"
+    if len(s) > limit:
+        s = s[:limit].rsplit("-", 1)[0]
+    return s.strip("-") or "item"
 
 
 def _keywords(texts: list[str], n: int) -> list[str]:
@@ -77,44 +93,51 @@ def _keywords(texts: list[str], n: int) -> list[str]:
     return ranked[:n]
 
 
-def _headline(texts: list[str], h: bytes) -> str:
+def _headline(texts: list[str], h: bytes, titled: str | None = None) -> str:
+    if titled:
+        return titled
     source = max(texts, key=len) if texts else ""
-    words = source.split()
+    source = re.split(r"(?<=[.!?])\s", source, maxsplit=1)[0]
+    words = source.split()[:10]
+    while len(words) > 3 and words[-1].lower().strip(".,;:") in _DANGLING:
+        words.pop()
     if not words:
         return f"Item {h.hex()[:6]}"
-    line = " ".join(words[:8]).rstrip(".,;:")
+    line = " ".join(words).rstrip(".,;:")
     return line[:1].upper() + line[1:]
 
 
-def _text(name: str, texts: list[str], h: bytes) -> str:
+def _text(name: str, texts: list[str], h: bytes, titled: str | None = None) -> str:
     n = _norm(name)
     if any(n == t or n.endswith("_" + t) for t in _TITLE_NAMES):
         return _headline(texts, h)
     if n == "slug" or n.endswith("_slug"):
-        return _slug(_headline(texts, h))
+        return _slug(_headline(texts, h, titled))
     if n == "id" or n.endswith("_id"):
         return f"{n.removesuffix('_id') or 'id'}-{h.hex()[:10]}"
     joined = " ".join(texts)
     if any(n == t or n.endswith("_" + t) for t in _LONG_NAMES):
-        body = joined[:1200] if joined else "(no input text)"
-        return f"{_headline(texts, h)}\n\n{body}"
+        head = _headline(texts, h, titled)
+        rest = " ".join(t for t in texts if t != head)
+        body = "\n\n".join(p for p in rest[:1200].split("\n\n") if p.strip()) or "(no input text)"
+        return f"{head}\n\n{body}"
     if any(n == t or n.endswith("_" + t) for t in _SHORT_NAMES):
         if not texts:
             return f"{name} {h.hex()[:8]}"
         longest = max(texts, key=len)
         first = re.split(r"(?<=[.!?])\s", longest, maxsplit=1)[0][:240]
-        keys = ", ".join(_keywords(texts, 5))
+        keys = ", ".join(_keywords(texts[:3], 5))
         return first + (f" Key points: {keys}." if keys else "")
     if texts:
         return texts[0][:120]
     return f"{name}-{h.hex()[:8]}"
 
 
-def _synth(f_name: str, t: FieldType, texts: list[str], h: bytes) -> Any:
+def _synth(f_name: str, t: FieldType, texts: list[str], h: bytes, titled: str | None = None) -> Any:
     num = int.from_bytes(h[:8], "big")
     k = t.kind
     if k is TypeKind.STR:
-        return _text(f_name, texts, h)
+        return _text(f_name, texts, h, titled)
     if k is TypeKind.INT:
         return num % 100 + 1
     if k is TypeKind.DECIMAL:
@@ -131,7 +154,7 @@ def _synth(f_name: str, t: FieldType, texts: list[str], h: bytes) -> Any:
                 return m.group(0)
         return f"{_slug(f_name)}-{h.hex()[:6]}@example.com"
     if k is TypeKind.URL:
-        return f"https://example.com/{_slug(_headline(texts, h))}"
+        return f"https://example.com/{_slug(_headline(texts, h, titled))}"
     if k is TypeKind.ENUM:
         lowered = " ".join(texts).lower()
         for v in t.values:
@@ -143,7 +166,7 @@ def _synth(f_name: str, t: FieldType, texts: list[str], h: bytes) -> Any:
     if k is TypeKind.LIST:
         item = t.items or FieldType(TypeKind.STR)
         if item.kind is TypeKind.STR:
-            words = _keywords(texts, 3)
+            words = _keywords(texts[:3], 3) or _keywords(texts, 3)
             return words or [f"{f_name}-{h.hex()[:6]}"]
         return [_synth(f_name, item, texts, _digest(h.hex(), "0"))]
     if k is TypeKind.OBJECT:
@@ -177,10 +200,11 @@ def generate(schema: RecordType | None, input_value: Any, prompt: str = "") -> A
         h = _digest("text", canonical)
         return _text("body", texts, h)
     out: dict[str, Any] = {}
+    titled = next((index[k] for k in _TITLE_NAMES[:1] if isinstance(index.get(k), str) and index[k].strip()), None)
     for f in schema.fields:
         found, value = _pick(f, index)
         if not found:
-            value = _synth(f.name, f.type, texts, _digest(schema.name, f.name, canonical))
+            value = _synth(f.name, f.type, texts, _digest(schema.name, f.name, canonical), titled)
         if value is None and not f.type.optional and f.type.kind is TypeKind.ANY:
             value = input_value
         out[f.name] = value

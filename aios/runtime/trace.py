@@ -12,7 +12,7 @@ from aios.errors import RunError
 from aios.runtime.log import LogEntry, entries_for_run
 from aios.runtime.runstate import T
 
-__all__ = ["StepTrace", "RunTrace", "load_trace"]
+__all__ = ["StepTrace", "RunTrace", "load_trace", "format_trace"]
 
 
 @dataclass
@@ -132,3 +132,51 @@ def _fold(st: StepTrace, e: LogEntry) -> None:
         st.items += 1
     elif t in (T.COMP_INTENT, T.COMP_COMPLETED, T.COMP_FAILED):
         st.compensation.append({"type": t.split(".")[1], "at": e.at, **b})
+
+
+def _short(value: Any, width: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\n", "⏎ ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_trace(trace: RunTrace, width: int = 110) -> str:
+    """The trace as text: one block per step (the one rendering `aios runs show` and the demo use)."""
+    out = [f"run {trace.run_id}  {trace.playbook}  {trace.status}",
+           f"  plan {trace.plan_hash[:12]}  event {trace.event.get('type', '?')} {trace.event['id']}"
+           + (f"  rerun of {trace.rerun_of}" if trace.rerun_of else ""),
+           f"  started {trace.created_at}" + (f"  finished {trace.finished_at}" if trace.finished_at else "")
+           + f"  cost ${trace.cost_usd:.6f}  tokens {trace.tokens}"]
+    if trace.error:
+        out.append(f"  error: {trace.error}")
+    for i, s in enumerate(trace.steps, 1):
+        ms = f"{s.ms:.1f} ms" if s.ms is not None else ""
+        out.append(f"\n{i:>2}. {s.step_id}  [{s.status}]  {ms}" + (f"  ({s.note})" if s.note else ""))
+        if s.decision:
+            out.append(f"    decision: {s.decision.get('effect')} by rule {s.rule}: "
+                       f"{_short(s.decision.get('reason', ''), width)}")
+        for a in s.approvals:
+            if "decision" in a:
+                out.append(f"    approval {a['approval']}: {a['decision']} by {a['by']} at {a['at']}"
+                           + (f": {a['note']}" if a.get("note") else ""))
+            else:
+                out.append(f"    approval {a['approval']} requested: {_short(a.get('message') or '', width)}")
+        if s.key:
+            out.append(f"    idempotency key: {s.key}")
+        if s.input is not None:
+            out.append(f"    in:  {_short(s.input, width)}")
+        if s.output is not None:
+            out.append(f"    out: {_short(s.output, width)}")
+        if s.cost:
+            c = s.cost
+            out.append(f"    cost: {c.get('model')} {c.get('pt', 0)}+{c.get('ct', 0)} tokens ${c.get('usd', 0):.6f}")
+        for rec in s.records:
+            out.append(f"    record: {rec['schema']} {rec['id']} v{rec['v']}")
+        for a in s.attempts:
+            out.append(f"    {_short(a, width)}")
+        for c in s.compensation:
+            detail = c.get("out") or c.get("error") or c.get("in")
+            out.append(f"    compensation {c['type']}: {c.get('connector')} {_short(detail, width)}")
+        if s.error:
+            out.append(f"    error: {s.error}")
+    return "\n".join(out)

@@ -1,0 +1,167 @@
+"""`make demo`: the example workspace end to end, offline.
+
+Copies the example workspace into a fresh folder (so its state and the files its connectors write
+never touch the repository), validates it, runs the content pipeline on ``events/lead.json``,
+stops at the approval, approves it, and shows the finished trace and the records written.
+
+    python -m aios.demo [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+_PARTS = ("aios.yaml", "playbooks", "prompts", "policies", "connectors", "events", "knowledge", "schema")
+_NOTES = {"gate": "Scope and budget look right; go ahead.",
+          "policy": "Read the draft; fine to go out now."}
+
+
+def _say(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 76 - len(title)))
+
+
+def _example_root() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    if (here / "aios.yaml").is_file():
+        return here
+    return Path.cwd()
+
+
+def _copy_workspace(src: Path, dst: Path) -> None:
+    for part in _PARTS:
+        p = src / part
+        if p.is_dir():
+            shutil.copytree(p, dst / part, ignore=shutil.ignore_patterns("__pycache__", ".aios"))
+        elif p.is_file():
+            shutil.copy2(p, dst / part)
+
+
+def _social_queue(call: Any) -> Mapping[str, Any]:
+    """Stand-in for the workspace's social.schedule: one JSON file per post in the queue folder."""
+    queue = call.path_in_workspace(str(call.settings.get("queue", "outbox/social")))
+    queue.mkdir(parents=True, exist_ok=True)
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in call.idempotency_key)
+    tmp = queue / f".{name}.tmp"
+    tmp.write_text(json.dumps({**dict(call.input), "key": call.idempotency_key}), encoding="utf-8")
+    os.replace(tmp, queue / f"{name}.json")  # the same key always lands on the same file: idempotent
+    return {"post_id": name, "scheduled_for": "2026-01-05T09:00:00Z"}
+
+
+def _social_cancel(call: Any) -> Mapping[str, Any]:
+    queue = call.path_in_workspace(str(call.settings.get("queue", "outbox/social")))
+    target = queue / f"{call.input['post_id']}.json"
+    existed = target.exists()
+    if existed:
+        target.unlink()
+    return {"cancelled": existed}
+
+
+_STAND_INS = {"social.schedule": _social_queue, "social.cancel": _social_cancel}
+
+
+def _connectors(root: Path, plan: Any) -> Any:
+    from aios.runtime.connectors import ConnectorFailed, ConnectorRegistry
+
+    registry = ConnectorRegistry(root)
+    for name, fn in _STAND_INS.items():
+        try:
+            registry.resolve(plan, name)
+        except ConnectorFailed as err:
+            print(f"  note: {err}; the demo uses a stand-in that queues posts as files")
+            registry.register(name, fn)
+    return registry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the example workspace end to end.")
+    parser.add_argument("--keep", action="store_true", help="keep the demo folder (its path is printed)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+    from aios.cli.state import ProgressPrinter
+    from aios.compiler import compile_workspace
+    from aios.diagnostics.render import SourceLines, render_text, summary
+    from aios.runtime import log
+    from aios.runtime.interpreter import Runtime
+    from aios.runtime.runstate import RunStatus
+    from aios.runtime.trace import format_trace, load_trace
+
+    work = Path(tempfile.mkdtemp(prefix="aios-demo-"))
+    _copy_workspace(_example_root(), work)
+
+    _say("1. validate the example workspace")
+    result = compile_workspace(work)
+    text = render_text(result.diagnostics, SourceLines(result.root))
+    if text:
+        print(text)
+    print(summary(result.diagnostics) + (f"; plan {result.plan.content_hash[:12]}" if result.plan else ""))
+    if result.plan is None:
+        return 1
+    plan = result.plan
+
+    retriever = None
+    try:
+        from aios.memory import runtime_retriever
+
+        retriever = runtime_retriever(work, plan)
+    except Exception as err:  # memory is optional for the demo
+        print(f"  note: retrieval unavailable ({err})")
+
+    _say("2. run content-pipeline on events/lead.json")
+    event = json.loads((work / "events" / "lead.json").read_text(encoding="utf-8"))
+    rt = Runtime(plan, work, connectors=_connectors(work, plan), progress=ProgressPrinter(err=False),
+                 retriever=retriever,
+                 actor="operator")
+    with rt:
+        outcome = rt.start("content-pipeline", event)
+        print(f"run {outcome.run_id} {outcome.status.value}")
+        approvals_seen = 0
+        while outcome.status is RunStatus.WAITING and outcome.approval is not None and approvals_seen < 5:
+            approvals_seen += 1
+            a = outcome.approval
+            _say(f"3.{approvals_seen} approval {a.id} ({a.kind.value}) at step `{a.step_id}`")
+            print(f"  asks: {a.message}" + (f"  [rule {a.rule}]" if a.rule else ""))
+            print("  the run is paused durably; `aios approve` from any process would resume it. Approving:")
+            decided, _ = rt.decide(a.id, approve=True, note=_NOTES[a.kind.value], actor="operator", resume=False)
+            print(f"  {decided.status.value} by {decided.decided_by} at {decided.decided_at}: {decided.note}")
+            outcome = rt.resume(outcome.run_id)
+        print(f"run {outcome.run_id} {outcome.status.value}" + (f": {outcome.error}" if outcome.error else ""))
+
+        _say("4. the finished trace (aios runs show)")
+        print(format_trace(load_trace(rt.store.conn, outcome.run_id)))
+
+        _say("5. records written (aios records list / show --history)")
+        for rv in rt.records.written_by_run(outcome.run_id):
+            print(f"  {rv.schema} {rv.id} v{rv.version} (run {rv.run_id}, step {rv.step_id}, "
+                  f"plan {str(rv.plan_hash)[:12]}, {rv.written_at})")
+            for k, v in rv.data.items():
+                text_v = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                text_v = text_v.replace("\n", " ")
+                print(f"      {k}: {text_v[:90]}{'…' if len(text_v) > 90 else ''}")
+
+        _say("6. the episodic log (aios log verify)")
+        print("  " + log.verify(rt.store.conn).describe())
+        published = sorted(p.relative_to(work).as_posix() for p in (work / "site").glob("*.md")) \
+            if (work / "site").is_dir() else []
+        if published:
+            print(f"  published: {', '.join(published)}")
+
+    if args.keep:
+        print(f"\nThe demo workspace is kept at {work}; try `aios runs show {outcome.run_id} -w {work}`.")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if outcome.status is RunStatus.COMPLETED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
