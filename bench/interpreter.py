@@ -156,7 +156,7 @@ def fsync_commit_ms(root: Path, n: int = 300) -> float:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
     t0 = time.perf_counter()
-    for i in range(n):
+    for _ in range(n):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO t(v) VALUES (?)", (os.urandom(200),))
         conn.execute("COMMIT")

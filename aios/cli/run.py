@@ -11,7 +11,14 @@ import click
 
 from aios.cli.common import EXIT_ERRORS, EXIT_OK
 from aios.cli.state import (
-    EXIT_WAITING, echo_json, errors_as_exits, fail, open_runtime, open_store, short, workspace_option,
+    EXIT_WAITING,
+    echo_json,
+    errors_as_exits,
+    fail,
+    open_runtime,
+    open_store,
+    short,
+    workspace_option,
 )
 
 __all__ = ["run", "runs"]
@@ -144,7 +151,7 @@ def runs_resume(run_id: str | None, all_: bool, force: bool, as_json: bool, work
                 if not outcomes:
                     click.echo("no interrupted runs")
             sys.exit(EXIT_OK if all(o.status.value in ("completed", "waiting") for o in outcomes) else EXIT_ERRORS)
-        outcome = rt.resume(run_id, force=force)  # type: ignore[arg-type]
+        outcome = rt.resume(run_id, force=force)
     _exit_for(outcome, as_json)
 
 

@@ -80,7 +80,7 @@ def open_runtime(workspace: str | None, *, quiet: bool = False, actor: str | Non
 def _retriever(root: Path, plan: Any) -> Any:
     """The memory plane's search, when it provides one; retrieve steps return no hits otherwise."""
     try:
-        from aios.memory import runtime_retriever  # type: ignore[attr-defined]
+        from aios.memory import runtime_retriever
     except ImportError:
         return None
     try:

@@ -20,10 +20,8 @@ from aios.runtime.validation import check_value
 __all__ = ["generate", "count_tokens"]
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
-_STOP = frozenset("""the and for with that this from have will your you are was were been into about
-their there they them then than what when which who how our out can not but all any its also just
-more most some such very would could should please thanks hello dear need want like make""".split())
-_DANGLING = frozenset("a an the of to for and or our your their with in on at by from as is are".split())
+_STOP = frozenset(["the", "and", "for", "with", "that", "this", "from", "have", "will", "your", "you", "are", "was", "were", "been", "into", "about", "their", "there", "they", "them", "then", "than", "what", "when", "which", "who", "how", "our", "out", "can", "not", "but", "all", "any", "its", "also", "just", "more", "most", "some", "such", "very", "would", "could", "should", "please", "thanks", "hello", "dear", "need", "want", "like", "make"])
+_DANGLING = frozenset(["a", "an", "the", "of", "to", "for", "and", "or", "our", "your", "their", "with", "in", "on", "at", "by", "from", "as", "is", "are"])
 _TITLE_NAMES = ("title", "name", "subject", "headline", "heading", "label")
 _LONG_NAMES = ("body", "content", "draft", "text", "article", "reply", "response", "message", "answer")
 _SHORT_NAMES = ("summary", "brief", "description", "notes", "note", "reason", "rationale", "abstract")
@@ -115,7 +113,6 @@ def _text(name: str, texts: list[str], h: bytes, titled: str | None = None) -> s
         return _slug(_headline(texts, h, titled))
     if n == "id" or n.endswith("_id"):
         return f"{n.removesuffix('_id') or 'id'}-{h.hex()[:10]}"
-    joined = " ".join(texts)
     if any(n == t or n.endswith("_" + t) for t in _LONG_NAMES):
         head = _headline(texts, h, titled)
         rest = " ".join(t for t in texts if t != head)

@@ -83,8 +83,9 @@ def complete_remote(request: ModelRequest, adapter: ModelAdapter) -> ModelResult
     if request.schema is not None:
         response_format = {"type": "json_schema", "json_schema": {
             "name": request.schema.name, "schema": request.schema.to_json_schema(), "strict": False}}
-    permanent = (litellm.AuthenticationError, litellm.BadRequestError, litellm.NotFoundError,
-                 litellm.PermissionDeniedError, litellm.UnprocessableEntityError)
+    permanent = tuple(getattr(litellm, name) for name in (
+        "AuthenticationError", "BadRequestError", "NotFoundError", "PermissionDeniedError",
+        "UnprocessableEntityError"))
     transient_left = route.max_retries
     invalid_left = route.max_retries
     spent = Usage()
@@ -149,9 +150,9 @@ def complete_remote(request: ModelRequest, adapter: ModelAdapter) -> ModelResult
 
 def _delay(adapter: ModelAdapter, retry_no: int, retry_after: float | None) -> float:
     if retry_after is not None and retry_after >= 0:
-        return min(retry_after, adapter.max_backoff_s)
+        return float(min(retry_after, adapter.max_backoff_s))
     base = min(adapter.backoff_s * (2 ** (retry_no - 1)), adapter.max_backoff_s)
-    return base / 2 + random.uniform(0, base / 2)
+    return float(base / 2 + random.uniform(0, base / 2))
 
 
 def _short(err: BaseException) -> str:

@@ -232,7 +232,8 @@ class Execution:
                 entries.append((None, T.RUN_COMPLETED, {"cost_usd": round(st.cost_usd + self.cost_delta, 6),
                                                        "tokens": st.tokens + self.tokens_delta}))
             log.append(conn, [(st.run_id, sid, typ, body) for sid, typ, body in entries], at)
-            sets, args = [], []
+            sets: list[str] = []
+            args: list[Any] = []
             if self.cost_delta or self.tokens_delta:
                 sets += ["cost_usd = cost_usd + ?", "tokens = tokens + ?"]
                 args += [self.cost_delta, self.tokens_delta]
@@ -496,7 +497,7 @@ class Execution:
         logged = ss.item_intents.get(item) if item is not None else (
             (ss.input, ss.key) if ss.status is StepStatus.INTENT else None)
         if logged is not None:  # resume: the same input and the same key as the intent
-            inp, key = logged
+            inp, key = logged[0], str(logged[1])
             dec: Any = ss.decision
         else:
             inp = self.renderer.value(input_tv, ctx) if input_tv is not None else {}

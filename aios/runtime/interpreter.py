@@ -19,8 +19,8 @@ from typing import Any
 
 from aios.errors import RunError
 from aios.models.adapter import ModelAdapter
-from aios.plan.plan import Plan, Step, StepKind
 from aios.plan.hashing import canonical
+from aios.plan.plan import Plan, Step, StepKind
 from aios.runtime import approvals, log
 from aios.runtime.approvals import Approval, ApprovalStatus
 from aios.runtime.breaker import CircuitBreakers

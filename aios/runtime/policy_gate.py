@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aios.plan.plan import Plan
@@ -99,7 +99,7 @@ class PolicyGate:
         try:
             from aios.policy.context import DecisionContext, RunInfo, parse_datetime
 
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             run_info = RunInfo(run.id, run.playbook, run.cost_usd, run.steps_taken,
                                parse_datetime(run.started_at, "run.started_at"))
             decision = self.compiled.decide(build(DecisionContext, now, run_info))

@@ -172,11 +172,11 @@ def format_trace(trace: RunTrace, width: int = 110) -> str:
             out.append(f"    cost: {c.get('model')} {c.get('pt', 0)}+{c.get('ct', 0)} tokens ${c.get('usd', 0):.6f}")
         for rec in s.records:
             out.append(f"    record: {rec['schema']} {rec['id']} v{rec['v']}")
-        for a in s.attempts:
-            out.append(f"    {_short(a, width)}")
-        for c in s.compensation:
-            detail = c.get("out") or c.get("error") or c.get("in")
-            out.append(f"    compensation {c['type']}: {c.get('connector')} {_short(detail, width)}")
+        for attempt in s.attempts:
+            out.append(f"    {_short(attempt, width)}")
+        for comp in s.compensation:
+            detail = comp.get("out") or comp.get("error") or comp.get("in")
+            out.append(f"    compensation {comp['type']}: {comp.get('connector')} {_short(detail, width)}")
         if s.error:
             out.append(f"    error: {s.error}")
     return "\n".join(out)

@@ -8,8 +8,22 @@ from collections.abc import Iterable
 from aios.diagnostics import DiagnosticSink
 from aios.plan.hashing import content_hash
 from aios.plan.plan import (
-    Agent, Connector, Lit, ModelRoute, Plan, Playbook, PolicyBundle, SideEffect, Step, StepKind, Template,
-    TList, TMap, Trigger, TValue, WorkspaceSettings,
+    Agent,
+    Connector,
+    Lit,
+    ModelRoute,
+    Plan,
+    Playbook,
+    PolicyBundle,
+    SideEffect,
+    Step,
+    StepKind,
+    Template,
+    TList,
+    TMap,
+    Trigger,
+    TValue,
+    WorkspaceSettings,
 )
 from aios.plan.types import FieldDef, FieldType, RecordType, TypeKind, parse_type_expr
 

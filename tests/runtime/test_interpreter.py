@@ -16,7 +16,15 @@ from planbuild import connector, make_plan, record, step, tpl, tv, with_policies
 
 from aios.errors import RunError
 from aios.plan.plan import (
-    Agent, BranchConfig, GateConfig, MapConfig, Plan, RecordWrite, RetryPolicy, SideEffect, StepKind,
+    Agent,
+    BranchConfig,
+    GateConfig,
+    MapConfig,
+    Plan,
+    RecordWrite,
+    RetryPolicy,
+    SideEffect,
+    StepKind,
 )
 from aios.runtime import alerts, approvals, log
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed, ConnectorRegistry
