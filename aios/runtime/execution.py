@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aios.models.adapter import ModelError, ModelRequest, Usage
-from aios.plan.plan import Backoff, Plan, RetryPolicy, SideEffect, Step, StepKind, Template, TValue, Variant
+from aios.plan.plan import Plan, RetryPolicy, SideEffect, Step, StepKind, Template, TValue, Variant
 from aios.plan.types import RecordType
-from aios.runtime import alerts, approvals, log
+from aios.runtime import alerts, approvals, compensation, log
 from aios.runtime.approvals import Approval, ApprovalKind, ApprovalStatus
 from aios.runtime.breaker import CircuitOpen
+from aios.runtime.commits import Commit, Entry, backoff_delay, compact
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed, Provenance
 from aios.runtime.outcome import Progress, RunOutcome
 from aios.runtime.policy_gate import Effect, PolicyGate, RunFacts, Verdict
@@ -39,10 +37,8 @@ from aios.runtime.validation import validate_record
 if TYPE_CHECKING:
     from aios.runtime.interpreter import Runtime
 
-__all__ = ["Execution", "backoff_delay"]
+__all__ = ["Execution"]
 
-Entry = tuple[str | None, str, dict[str, Any]]  # (step_id, type, body)
-_RNG = random.Random()  # backoff jitter; seeding one per run costs more than a step
 
 
 class _Wait(Exception):
@@ -65,15 +61,6 @@ class _StepFailure(Exception):
         self.rejected = rejected
 
 
-def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
-    """Delay before retry number ``attempt`` (1-based): exponential (or fixed) with full jitter."""
-    if policy.backoff is Backoff.NONE:
-        return 0.0
-    base = policy.base_s if policy.backoff is Backoff.FIXED else policy.base_s * (2 ** (attempt - 1))
-    base = min(base, policy.max_s)
-    return rng.uniform(base / 2, base) if policy.jitter else base
-
-
 class _JsonDict(dict[str, Any]):
     """A mapping that prints as JSON in a prompt (``{{ input }}``)."""
 
@@ -94,22 +81,6 @@ def _json_view(value: Any) -> Any:
     return value
 
 
-def _compact(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}
-
-
-@dataclass
-class _Commit:
-    entries: list[Entry]
-    work: Callable[[sqlite3.Connection, str], None] | None = None
-    status: RunStatus | None = None
-    error: str | None = None
-    check_cancel: bool = True
-    finish: bool = False
-    # (schema, record id, data, step id, the log entry body that gets the version reference)
-    records: list[tuple[RecordType, str, dict[str, Any], str, dict[str, Any]]] = field(default_factory=list)
-
-
 class Execution:
     def __init__(self, rt: Runtime, plan: Plan, state: RunState) -> None:
         self.rt = rt
@@ -118,7 +89,6 @@ class Execution:
         self.pb = plan.playbook_map[state.playbook]
         self.renderer = rt.renderer
         self.gate = PolicyGate(plan, rt.actor)
-        self.rng = _RNG
         self.pending: list[Entry] = []
         self.cost_delta = 0.0
         self.tokens_delta = 0
@@ -147,7 +117,7 @@ class Execution:
     def run(self) -> RunOutcome:
         st = self.state
         if st.status is RunStatus.COMPENSATING:
-            return self._compensate_and_close()
+            return compensation.compensate_and_close(self)
         steps = self.pb.steps
         try:
             for i, step in enumerate(steps):
@@ -165,7 +135,7 @@ class Execution:
                 except (TemplateFailed, RecordInvalid) as err:
                     return self._fail(step, _StepFailure(str(err)))
             if st.status is not RunStatus.COMPLETED:
-                self._commit(_Commit([], status=RunStatus.COMPLETED, finish=True))
+                self.commit(Commit([], status=RunStatus.COMPLETED, finish=True))
         except _Wait as wait:
             return self._waiting(wait)
         except _Cancelled:
@@ -212,7 +182,7 @@ class Execution:
 
     # -- commits ---------------------------------------------------------------------------------
 
-    def _commit(self, c: _Commit) -> None:
+    def commit(self, c: Commit) -> None:
         st = self.state
         rt = self.rt
         with rt.store.transaction() as conn:
@@ -264,7 +234,7 @@ class Execution:
                   key: str | None = None, extra: dict[str, Any] | None = None) -> None:
         st = self.state
         records = self._record_writes(step, out)
-        body = _compact({"pre": pre, "in": inp, "dec": dec, "out": out, "key": key, "cost": cost,
+        body = compact({"pre": pre, "in": inp, "dec": dec, "out": out, "key": key, "cost": cost,
                          "effect": True if effect else None, "ms": round((time.perf_counter() - t0) * 1000, 3),
                          "post": "completed", **(extra or {})})
         ss = st.step(step.id)
@@ -276,7 +246,7 @@ class Execution:
             self._mark_untaken(step, bool(out.get("value")))
         if effect:
             st.effects.append((step.id, None))
-        commit = _Commit([(step.id, T.STEP_COMPLETED, body)],
+        commit = Commit([(step.id, T.STEP_COMPLETED, body)],
                          records=[(rt_, rid, data, step.id, body) for rt_, rid, data in records],
                          check_cancel=not effect)
         rest = self._rest_skipped(i)
@@ -287,7 +257,7 @@ class Execution:
                 self.steps_ctx[later.id] = {"output": None, "status": "skipped"}
             commit.status = RunStatus.COMPLETED
             commit.finish = True
-        self._commit(commit)
+        self.commit(commit)
         self.rt.emit(Progress(st.run_id, step.id, step.kind.value, "completed", "",
                               body["ms"]))
         if rest:
@@ -461,7 +431,7 @@ class Execution:
             out = result.output
             if schema is not None:
                 out = self._validated(schema.name, out, f"model output of `{agent.name}`")
-            cost = _compact({"route": route.name, "model": result.model, "pt": result.usage.prompt_tokens,
+            cost = compact({"route": route.name, "model": result.model, "pt": result.usage.prompt_tokens,
                              "ct": result.usage.completion_tokens, "usd": round(result.usage.cost_usd, 8),
                              "attempts": result.attempts if result.attempts > 1 else None,
                              "problems": list(result.problems) or None})
@@ -476,10 +446,10 @@ class Execution:
         """Log a failed attempt; sleep before the next one, or raise when none is left."""
         if not transient or attempt > policy.max_retries:
             raise _StepFailure(error, transient=transient, attempts=attempt)
-        delay = backoff_delay(policy, attempt, self.rng)
-        body = _compact({"attempt": attempt, "i": item, "error": error, "retry_in_s": round(delay, 3),
+        delay = backoff_delay(policy, attempt)
+        body = compact({"attempt": attempt, "i": item, "error": error, "retry_in_s": round(delay, 3),
                          "cost": {"usd": round(usage.cost_usd, 8)} if usage and usage.cost_usd else None})
-        self._commit(_Commit([(step.id, T.STEP_ATTEMPT_FAILED, body)]))
+        self.commit(Commit([(step.id, T.STEP_ATTEMPT_FAILED, body)]))
         if item is None:
             ss.failed_attempts = attempt
         self.rt.emit(Progress(self.state.run_id, step.id, step.kind.value, "retrying",
@@ -514,11 +484,11 @@ class Execution:
                                                                self._facts()))
             if effect:
                 if item is None:
-                    body = _compact({"pre": "pending", "in": inp, "key": key, "dec": dec, "post": "intent"})
-                    self._commit(_Commit([(step.id, T.STEP_INTENT, body)]))
+                    body = compact({"pre": "pending", "in": inp, "key": key, "dec": dec, "post": "intent"})
+                    self.commit(Commit([(step.id, T.STEP_INTENT, body)]))
                     ss.status, ss.input, ss.key, ss.decision = StepStatus.INTENT, inp, key, dec
                 else:
-                    self._commit(_Commit([(step.id, T.ITEM_INTENT, {"i": item, "in": inp, "key": key, "dec": dec})]))
+                    self.commit(Commit([(step.id, T.ITEM_INTENT, {"i": item, "in": inp, "key": key, "dec": dec})]))
                     ss.item_intents[item] = (inp, key)
                 self.rt.emit(Progress(self.state.run_id, step.id, step.kind.value, "intent", key))
         out = self._invoke(step, name, inp, key, item, contract.retry)
@@ -593,13 +563,13 @@ class Execution:
                 assert m.agent is not None
                 inp, out, dec, cost, _ = self._agent_call(step, m.agent, m.input, ctx, f"{step.id}#{idx}",
                                                           m.output_schema)
-                body = _compact({"i": idx, "in": inp, "dec": dec, "out": out, "cost": cost})
+                body = compact({"i": idx, "in": inp, "dec": dec, "out": out, "cost": cost})
             elif m.kind is StepKind.CONNECTOR:
                 assert m.connector is not None
                 inp, out, dec, key, effect = self._connector_call(step, m.connector, m.input, m.idempotency_key,
                                                                   ctx, idx)
                 any_effect = any_effect or effect
-                body = _compact({"i": idx, "in": inp, "dec": dec, "out": out, "key": key,
+                body = compact({"i": idx, "in": inp, "dec": dec, "out": out, "key": key,
                                  "effect": True if effect else None})
                 if effect:
                     self.state.effects.append((step.id, idx))
@@ -609,7 +579,7 @@ class Execution:
                     out = self._validated(m.output_schema, out, "map item")
                 outputs.append(out)
                 continue
-            self._commit(_Commit([(step.id, T.ITEM_COMPLETED, body)], check_cancel=not body.get("effect")))
+            self.commit(Commit([(step.id, T.ITEM_COMPLETED, body)], check_cancel=not body.get("effect")))
             ss.items[idx] = out
             outputs.append(out)
         self._complete(i, step, inp={"items": len(items)}, out=outputs, t0=t0)
@@ -634,17 +604,17 @@ class Execution:
                                          approvers=tuple(req["approvers"]), at=at, expires_at=expires,
                                          on_timeout=req["on_timeout"])
                 holder.append(made)
-                body = _compact({"pre": "pending", "approval": made.id, "kind": req["kind"].value,
+                body = compact({"pre": "pending", "approval": made.id, "kind": req["kind"].value,
                                  "message": req["message"], "rule": req["rule"], "dec": req["dec"],
                                  "expires_at": expires, "post": "waiting"})
                 entries.append((req["step"], T.STEP_WAITING, body))
                 entries.append((None, T.RUN_WAITING, {"approval": made.id}))
 
-            self._commit(_Commit(entries, work=work, status=RunStatus.WAITING))
+            self.commit(Commit(entries, work=work, status=RunStatus.WAITING))
             approval = holder[0]
             st.step(req["step"]).status = StepStatus.WAITING
         else:
-            self._commit(_Commit([], status=RunStatus.WAITING))
+            self.commit(Commit([], status=RunStatus.WAITING))
         assert approval is not None
         self.rt.emit(Progress(st.run_id, approval.step_id, approval.kind.value, "waiting",
                               f"approval {approval.id}: {approval.message}"))
@@ -654,7 +624,7 @@ class Execution:
         st = self.state
         final = RunStatus.REJECTED if failure.rejected else RunStatus.FAILED
         body = {"error": failure.message, "attempts": failure.attempts, "final": final.value, "post": "failed"}
-        pending_comp = self._to_compensate()
+        pending_comp = compensation.pending(self)
         next_status = RunStatus.COMPENSATING if pending_comp else final
 
         def work(conn: sqlite3.Connection, at: str) -> None:
@@ -666,91 +636,13 @@ class Execution:
         entries: list[Entry] = [(step.id, T.STEP_FAILED, body)]
         if not pending_comp:
             entries.append((None, T.RUN_FAILED, {"error": failure.message, "step": step.id, "status": final.value}))
-        self._commit(_Commit(entries, work=work, status=next_status, error=failure.message, check_cancel=False))
+        self.commit(Commit(entries, work=work, status=next_status, error=failure.message, check_cancel=False))
         st.failed_step, st.error = step.id, failure.message
         self.rt.emit(Progress(st.run_id, step.id, step.kind.value, final.value if failure.rejected else "failed",
                               failure.message))
         if pending_comp:
-            return self._compensate_and_close(final)
+            return compensation.compensate_and_close(self, final)
         return RunOutcome(st.run_id, final, failure.message, step.id, cost_usd=st.cost_usd)
-
-    def _to_compensate(self) -> list[tuple[str, int | None, str]]:
-        out = []
-        for sid, item in reversed(self.state.effects):
-            if (sid, item) in self.state.compensated:
-                continue
-            step = self.pb.step(sid)
-            comp = step.compensate
-            if comp is None and step.kind is StepKind.CONNECTOR and step.connector:
-                contract = self.plan.connector_map.get(step.connector)
-                comp = contract.compensation if contract else None
-            if comp:
-                out.append((sid, item, comp))
-        return out
-
-    def _compensate_and_close(self, final: RunStatus | None = None) -> RunOutcome:
-        st = self.state
-        if final is None:
-            final = st.final_status
-        for sid, item, comp in self._to_compensate():
-            self._compensate_one(sid, item, comp)
-        self._commit(_Commit([(None, T.RUN_FAILED, {"error": st.error, "step": st.failed_step,
-                                                    "status": final.value})],
-                             status=final, check_cancel=False))
-        return RunOutcome(st.run_id, final, st.error, st.failed_step, cost_usd=st.cost_usd)
-
-    def _compensate_one(self, sid: str, item: int | None, comp: str) -> None:
-        st = self.state
-        ss = st.step(sid)
-        if (sid, item) in st.comp_intents:
-            comp, inp, key = st.comp_intents[(sid, item)]
-        else:
-            if item is None:
-                orig_in, orig_key, orig_out = ss.input or {}, ss.key or f"{st.run_id}:{sid}", ss.output or {}
-            else:
-                orig_in, orig_key = ss.item_intents.get(item, ({}, f"{st.run_id}:{sid}#{item}"))
-                orig_out = ss.items.get(item) or {}
-            merged = {**(orig_in if isinstance(orig_in, dict) else {}),
-                      **(orig_out if isinstance(orig_out, dict) else {})}
-            contract = self.plan.connector_map.get(comp)
-            inp = {k: v for k, v in merged.items() if contract is None or contract.input.field(k) is not None}
-            key = f"{orig_key}:compensate"
-            self._commit(_Commit([(sid, T.COMP_INTENT, _compact({"i": item, "connector": comp, "in": inp,
-                                                                 "key": key}))], check_cancel=False))
-            st.comp_intents[(sid, item)] = (comp, inp, key)
-        step = self.pb.step(sid)
-        self.rt.emit(Progress(st.run_id, sid, "compensation", "running", comp))
-        contract = self.plan.connector_map.get(comp)
-        policy = (contract.retry if contract and contract.retry else RetryPolicy(max_retries=2, base_s=0.2))
-        last_error = ""
-        for attempt in range(1, policy.max_retries + 2):
-            try:
-                fn = self.rt.connectors.resolve(self.plan, comp)
-                out = dict(fn(ConnectorCall(comp, inp, key, Provenance(st.run_id, sid, st.plan_hash, st.playbook,
-                                                                         attempt, item),
-                                            self.rt.connector_settings(self.plan, comp), self.rt.root,
-                                            self.rt.storage_dir, lambda s: self.rt.secret_value(self.plan, s))))
-            except Exception as err:  # every failure is logged and alerted below
-                last_error = f"{type(err).__name__}: {err}"
-                if attempt <= policy.max_retries:
-                    self.rt.sleep(backoff_delay(policy, attempt, self.rng))
-                continue
-            self._commit(_Commit([(sid, T.COMP_COMPLETED, _compact({"i": item, "connector": comp, "out": out}))],
-                                 check_cancel=False))
-            st.compensated.add((sid, item))
-            self.rt.emit(Progress(st.run_id, sid, "compensation", "completed", comp))
-            return
-
-        def work(conn: sqlite3.Connection, at: str) -> None:
-            alerts.raise_alert(conn, run_id=st.run_id, step_id=sid, severity=alerts.Severity.CRITICAL,
-                               message=f"compensation `{comp}` for step `{sid}` failed: {last_error}; "
-                                       "the effect may still be in place", at=at)
-
-        self._commit(_Commit([(sid, T.COMP_FAILED, _compact({"i": item, "connector": comp, "error": last_error}))],
-                             work=work, check_cancel=False))
-        st.compensated.add((sid, item))
-        self.rt.emit(Progress(st.run_id, step.id, "compensation", "failed", last_error))
-
 
 def _expr(tpl: Template) -> Template:
     return tpl if tpl.expression else Template(tpl.source, tpl.span, True)
