@@ -5,6 +5,8 @@ Layout of the index directory (normally ``<storage>/index``)::
     tantivy/      the tantivy index
     state.json    schema version, sync watermarks, knowledge file digests
     writer.lock   the cross-process writer queue (see aios.memory.lock)
+    writer.dirty  present while a batch is being written: found by the next writer, it means the
+                  last one died mid-batch, and tantivy's unreferenced files are collected first
 
 ``state.json`` is rewritten (atomically) only after a tantivy commit succeeded, while the writer lock
 is still held. A crash between the two leaves it behind the index, never ahead, so recovery may
@@ -191,6 +193,7 @@ class MemoryIndex:
         self._tdir = directory / "tantivy"
         self._state_path = directory / "state.json"
         self._lock_path = directory / "writer.lock"
+        self._dirty_path = directory / "writer.dirty"
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -244,6 +247,12 @@ class MemoryIndex:
         with WriterLock(self._lock_path, self.lock_timeout_s):
             state = IndexState.read(self._state_path) or IndexState()
             writer = self._open_writer(bulk)
+            if self._dirty_path.exists():
+                # The previous writer died inside a batch. Its half-written files (segments, delete
+                # bitsets named after the next opstamp) would collide with ours: remove every file
+                # the last commit does not reference before writing anything.
+                writer.garbage_collect_files()
+            self._dirty_path.touch()
             batch = WriteBatch(writer, state, self.analyzers[STEMMED])
             try:
                 yield batch
@@ -256,6 +265,7 @@ class MemoryIndex:
                 # Waits for merges and drops the writer, which releases tantivy's own lock.
                 writer.wait_merging_threads()
             batch.final_state().write(self._state_path)
+            self._dirty_path.unlink()
 
     def _open_writer(self, bulk: bool) -> Any:
         heap, threads = (256_000_000, 1) if bulk else (24_000_000, 1)

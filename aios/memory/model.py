@@ -149,7 +149,9 @@ class Query:
     Filters (all must hold): ``kinds`` (any of), ``tags`` (all of), ``schemas`` (any of, records
     only), ``since``/``until`` on the document's update time, and record ``fields``.
     ``half_life_days`` turns on recency: a document that old scores half (see docs/memory.md).
-    ``expand`` enables pseudo-relevance feedback; ``fuzzy`` lets unknown words match close spellings.
+    ``expand`` turns pseudo-relevance feedback on or off; by default (None) it is on for open-ended
+    searches and off for lookups narrowed by tags, schemas, record fields or dates, where the
+    filters already say what is wanted. ``fuzzy`` lets unknown words match close spellings.
     """
 
     text: str = ""
@@ -161,9 +163,16 @@ class Query:
     fields: tuple[FieldFilter, ...] = ()
     limit: int = 10
     half_life_days: float | None = None
-    expand: bool = True
+    expand: bool | None = None
     fuzzy: bool = True
     snippets: bool = True
+
+    @property
+    def feedback(self) -> bool:
+        """Whether pseudo-relevance feedback applies (see ``expand``)."""
+        if self.expand is not None:
+            return self.expand
+        return not (self.tags or self.schemas or self.fields or self.since or self.until)
 
     def __post_init__(self) -> None:
         if self.limit < 1:

@@ -12,7 +12,9 @@ text never meets a query parser:
 4. **Pseudo-relevance feedback** (RM3 style). The top ``feedback_docs`` documents of a first pass
    vote for their terms (term frequency share × a soft weight of the document's score), the best
    ``feedback_terms`` by vote × IDF are mixed into the query with ``feedback_weight`` of the total
-   weight, and the expanded query is run again.
+   weight, and the expanded query is run again. Terms found in more than ``feedback_max_df`` of
+   all documents are not added: they say little and cost the most (every posting is scored).
+   Lookups narrowed by tags, schemas, fields or dates skip feedback unless asked (``Query.expand``).
 5. **Filters** are constant-score clauses (they select, never rank).
 6. **Recency.** With a half-life, the best ``recency_candidates`` are rescored by
    ``score × 0.5 ** (age / half_life)`` on their update time and re-sorted.
@@ -92,7 +94,7 @@ def search(index: MemoryIndex, query: Query, config: RankingConfig = DEFAULT_RAN
         return ctx.browse(query, filters, now)
 
     want = max(query.limit, config.recency_candidates) if query.half_life_days else query.limit
-    expand = query.expand and bool(plan.terms) and config.feedback_docs > 0
+    expand = query.feedback and bool(plan.terms) and config.feedback_docs > 0
     first_n = max(want, config.feedback_docs) if expand else want
     hits = ctx.run(plan, filters, first_n)
     if expand and len(hits) >= config.feedback_docs:

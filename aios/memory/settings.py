@@ -52,8 +52,10 @@ class MemorySettings:
             data = None
         data = data if isinstance(data, dict) else {}
         memory = data.get("memory") if isinstance(data.get("memory"), dict) else {}
-        storage = data.get("storage") if isinstance(data.get("storage"), str) and data.get("storage") else ".aios"
-        knowledge = memory.get("knowledge_dir") if isinstance(memory.get("knowledge_dir"), str) else "knowledge"
+        storage = data.get("storage")
+        storage = storage if isinstance(storage, str) and storage else ".aios"
+        knowledge = memory.get("knowledge_dir")
+        knowledge = knowledge if isinstance(knowledge, str) and knowledge else "knowledge"
         return cls(root, root / storage, root / knowledge, _positive(memory.get("half_life_days"), 90.0),
                    _positive(memory.get("cold_after_days"), 30.0) or 30.0)
 

@@ -141,21 +141,29 @@ def test_an_index_whose_watermark_lags_catches_up_without_duplicates(workspace: 
 def test_sigkill_between_record_writes_and_index_updates_loses_nothing(workspace: Path) -> None:
     rng = random.Random(7)
     Memory.for_workspace(workspace).sync()
-    for round_ in range(3):
-        proc = subprocess.Popen(_child("records", str(workspace), f"k{round_}", "400"),
+    dirty = workspace / ".aios" / "index" / "writer.dirty"
+    inside = 0
+    for round_ in range(12):
+        proc = subprocess.Popen(_child("records", str(workspace), f"k{round_}", "400", "slow"),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0 + rng.random())
+        time.sleep(0.8 + rng.random())
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
+        inside += dirty.exists()  # killed inside an index batch, after its records were committed
         expected = _current_record_ids(workspace)
         assert expected, "the child wrote nothing before it was killed"
         mem = Memory.for_workspace(workspace)
         mem.sync()
         assert mem.index.ids(DocKind.RECORD) == expected
+        assert not dirty.exists()
         # Searchable by content, at its current version.
-        some = sorted(expected)[-1].split(":")[-1]
-        assert mem.search(Query(f"token{some.replace('-', 'x')}", kinds=(DocKind.RECORD,)))
+        newest = max(expected, key=lambda k: (k.split(":")[-1].split("-")[0], int(k.split("-")[-1])))
+        word = "token" + newest.split(":")[-1].replace("-", "x")
+        assert mem.search(Query(word, kinds=(DocKind.RECORD,)))
+        if inside >= 2 and round_ >= 2:
+            break
+    assert inside >= 2, "no kill landed inside an index batch"
 
 
 @pytest.mark.slow

@@ -1,7 +1,10 @@
 """A separate process for the crash and concurrency tests.
 
     writer_child.py docs INDEX_DIR PREFIX COUNT BATCH     add COUNT documents in batches
-    writer_child.py records WORKSPACE PREFIX COUNT        write records, syncing the index after each
+    writer_child.py records WORKSPACE PREFIX COUNT [slow] write records, syncing the index after each
+
+With ``slow``, every document added to an index batch takes 20 ms longer, so that a kill from the
+parent very likely lands inside a batch (between a record's commit and its index commit).
 """
 
 from __future__ import annotations
@@ -47,8 +50,24 @@ def records(workspace: Path, prefix: str, count: int) -> None:
         store.close()
 
 
+def _slow_batches() -> None:
+    import time
+
+    from aios.memory import index
+
+    add = index.WriteBatch.add
+
+    def slow_add(self: index.WriteBatch, doc: object) -> None:
+        add(self, doc)  # type: ignore[arg-type]
+        time.sleep(0.02)
+
+    index.WriteBatch.add = slow_add  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     mode, target, prefix, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    if sys.argv[5:] == ["slow"]:
+        _slow_batches()
     if mode == "docs":
         docs(target, prefix, count, int(sys.argv[5]))
     else:
