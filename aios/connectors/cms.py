@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from aios.connectors.api import Context, Preview, Reconciliation, connector
-from aios.connectors.localfs import atomic_write, inside, setting_folder, workspace_relative
+from aios.connectors.localfs import atomic_write, inside, os_failure, setting_folder, workspace_relative
 from aios.runtime.connectors import ConnectorFailed
 
 __all__ = ["publish", "unpublish", "PublishInput", "PublishOutput", "UnpublishInput", "UnpublishOutput",
@@ -81,8 +81,11 @@ def publish(input: PublishInput, ctx: Context) -> PublishOutput:
     """Write the page atomically; the same page again leaves the file untouched."""
     target = _page(input.slug, ctx)
     data = render_page(input, ctx).encode()
-    if _read(target) != data:
-        atomic_write(target, data)
+    try:
+        if _read(target) != data:
+            atomic_write(target, data)
+    except OSError as err:
+        raise os_failure(err, f"cannot write {workspace_relative(ctx, target)}") from err
     return PublishOutput(url=_url(input.slug, ctx), path=workspace_relative(ctx, target))
 
 
@@ -111,10 +114,13 @@ def _reconcile_publish(input: PublishInput, ctx: Context) -> Reconciliation:
 @connector
 def unpublish(input: UnpublishInput, ctx: Context) -> UnpublishOutput:
     """Remove the page (the compensation of cms.publish)."""
+    target = _page(input.slug, ctx)
     try:
-        _page(input.slug, ctx).unlink()
+        target.unlink()
     except FileNotFoundError:
         return UnpublishOutput(removed=False)
+    except OSError as err:
+        raise os_failure(err, f"cannot remove {workspace_relative(ctx, target)}") from err
     return UnpublishOutput(removed=True)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from aios.connectors.api import Context, Preview, Reconciliation, connector
-from aios.connectors.localfs import atomic_write, inside, setting_folder, workspace_relative
+from aios.connectors.localfs import atomic_write, inside, os_failure, setting_folder, workspace_relative
 
 __all__ = ["write", "delete", "WriteInput", "WriteOutput", "DeleteInput", "DeleteOutput"]
 
@@ -54,8 +54,11 @@ def write(input: WriteInput, ctx: Context) -> WriteOutput:
     """Write ``content`` to ``outbox/<path>`` atomically (unchanged bytes are not rewritten)."""
     target = inside(_outbox(ctx), input.path)
     data = input.content.encode()
-    if _existing(target) != data:
-        atomic_write(target, data)
+    try:
+        if _existing(target) != data:
+            atomic_write(target, data)
+    except OSError as err:
+        raise os_failure(err, f"cannot write {workspace_relative(ctx, target)}") from err
     return WriteOutput(path=workspace_relative(ctx, target), bytes=len(data))
 
 
@@ -100,6 +103,8 @@ def delete(input: DeleteInput, ctx: Context) -> DeleteOutput:
         target.unlink()
     except FileNotFoundError:
         return DeleteOutput(deleted=False)
+    except OSError as err:
+        raise os_failure(err, f"cannot delete {workspace_relative(ctx, target)}") from err
     return DeleteOutput(deleted=True)
 
 

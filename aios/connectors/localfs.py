@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed
 
-__all__ = ["atomic_write", "setting_folder", "inside", "workspace_relative"]
+__all__ = ["atomic_write", "setting_folder", "inside", "workspace_relative", "os_failure"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -55,3 +55,9 @@ def inside(folder: Path, relative: str) -> Path:
 
 def workspace_relative(call: ConnectorCall, path: Path) -> str:
     return path.relative_to(call.workspace.resolve()).as_posix()
+
+
+def os_failure(err: OSError, what: str) -> ConnectorFailed:
+    """A file system error as a transient failure (a full disk, a permission, a folder in the way
+    can be fixed while the run retries)."""
+    return ConnectorFailed(f"{what}: {err.strerror or type(err).__name__}", transient=True)
