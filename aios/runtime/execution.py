@@ -19,6 +19,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+from aios.errors import PolicyError, RunError
 from aios.models.adapter import ModelError, ModelRequest, Usage
 from aios.plan.plan import Plan, RetryPolicy, SideEffect, Step, StepKind, Template, TValue, Variant
 from aios.plan.types import RecordType
@@ -132,8 +133,8 @@ class Execution:
                     self._run_step(i, step)
                 except _StepFailure as failure:
                     return self._fail(step, failure)
-                except (TemplateFailed, RecordInvalid) as err:
-                    return self._fail(step, _StepFailure(str(err)))
+                except (TemplateFailed, RecordInvalid, RunError, PolicyError) as err:
+                    return self._fail(step, _StepFailure(str(err)))  # e.g. a required secret is not set
             if st.status is not RunStatus.COMPLETED:
                 self.commit(Commit([], status=RunStatus.COMPLETED, finish=True))
         except _Wait as wait:

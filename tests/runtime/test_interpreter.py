@@ -475,3 +475,20 @@ def test_expired_gate_is_decided_by_its_timeout_rule(rt_factory: Any) -> None:
     assert recovered.status is RunStatus.REJECTED
     a = approvals.get(rt.store.conn, out.approval.id)  # type: ignore[union-attr]
     assert a is not None and a.decided_by == "timeout"
+
+
+def test_a_missing_required_secret_fails_the_step_not_the_process(rt_factory: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from aios.plan.plan import ModelRoute, Secret
+
+    monkeypatch.delenv("AIOS_NOPE_KEY", raising=False)
+    plan = make_plan([step("intake", StepKind.AGENT, agent="intake", output_schema="Project")], schemas=[PROJECT],
+                     agents=[Agent("intake", "r", "remote", "p.j2", output_schema="Project")],
+                     prompts=[("p.j2", "{{ input }}")],
+                     routes=[ModelRoute("remote", "openai/gpt-4o-mini", api_key_secret="key")])
+    plan = dataclasses.replace(plan, secrets=(Secret("key", "AIOS_NOPE_KEY"),))
+    out = rt_factory(plan).start("pb", EVENT)
+    assert out.status is RunStatus.FAILED and "AIOS_NOPE_KEY" in (out.error or "")
+    assert "litellm" not in (out.error or "")
