@@ -194,7 +194,7 @@ def run_bm25s(docs: list[Doc]) -> tuple[Any, float]:
         q = bm25s.tokenize([text], stopwords="en", stemmer=stemmer, show_progress=False)
         if not q.vocab:
             return []
-        found, _ = retriever.retrieve(q, k=10, show_progress=False)
+        found, _ = retriever.retrieve(q, k=min(10, len(ids)), show_progress=False)
         return [ids[j] for j in found[0]]
 
     return search, elapsed
