@@ -16,7 +16,8 @@ from typing import Union
 from aios.diagnostics import DiagnosticSink
 from aios.policy import ast, ir
 from aios.policy import ptypes as T
-from aios.policy.env import FieldInfo, Path, TypingEnv
+from aios.policy.currencies import CURRENCIES
+from aios.policy.env import SIDE_EFFECTS, FieldInfo, Path, TypingEnv
 from aios.policy.facts import EMPTY, Facts, facts_of, path_of
 from aios.policy.functions import FUNCTIONS, ArgError
 from aios.policy.ptypes import TK, PType
@@ -25,6 +26,7 @@ from aios.span import Span
 __all__ = ["CheckedCondition", "check_condition"]
 
 _ALWAYS_NONNULL: frozenset[Path] = frozenset({("action", "kind")})
+_PRESENT_FOR_KIND: dict[Path, str] = {("action", "connector"): "connector", ("action", "route"): "model"}
 _ORDERED = ("number", "str", "duration", "date", "datetime")
 _SET_LABELS = {
     "connector": "a declared connector", "schema": "a declared schema", "route": "a declared model route",
@@ -178,7 +180,9 @@ class _Checker:
         if k is ast.LitKind.NUMBER:
             return ir.Const(node.value), T.INT if isinstance(node.value, int) else T.NUM
         if k is ast.LitKind.MONEY:
-            return ir.Const(node.value), T.money(node.currency or "")
+            if node.currency not in CURRENCIES:
+                return ir.Const(node.value), T.ANY  # reported by the parser
+            return ir.Const(node.value), T.money(node.currency)
         t = {ast.LitKind.STRING: T.STR, ast.LitKind.BOOL: T.BOOL, ast.LitKind.NULL: T.NULL,
              ast.LitKind.DURATION: T.DURATION, ast.LitKind.DATE: T.DATE, ast.LitKind.DATETIME: T.DATETIME}[k]
         return ir.Const(node.value), t
@@ -230,7 +234,12 @@ class _Checker:
 
     def _narrow(self, node: ast.Expr, t: PType, facts: Facts) -> PType:
         path = path_of(node)
-        if t.optional and path is not None and path in facts.nonnull:
+        if not t.optional or path is None:
+            return t
+        if path in facts.nonnull:
+            return t.required()
+        owner = _PRESENT_FOR_KIND.get(path)  # a connector action always names its connector, a model call its route
+        if owner is not None and facts.get(("action", "kind")) == frozenset({owner}):
             return t.required()
         return t
 
@@ -239,6 +248,9 @@ class _Checker:
         if obj.name == "action":
             if name == "input":
                 return _Obj("action.input", ir.GetAttr(obj.ir, "input"))
+            if name == "side_effect":  # the plan's contract is authoritative, as for the default decision
+                return (ir.Call("side_effect", (obj.ir, ir.Const(self.env.side_effects))),
+                        T.str_of(SIDE_EFFECTS, "side effect"))
             t = self.env.action_fields.get(name)
             if t is None:
                 return self.fail("rule-unknown-field", f"`action` has no field `{name}`"

@@ -250,10 +250,10 @@ def _run(data: Any, now: dt.datetime) -> RunInfo:
     steps = obj.get("steps_taken", 0)
     if isinstance(steps, bool) or not isinstance(steps, int):
         raise ContextError("run.steps_taken", "must be an integer")
-    started = obj.get("started_at")
+    started = obj.get("started_at", now)  # absent: the run starts now; an explicit null stays null
     return RunInfo(
         id=str(obj.get("id") or ""), playbook=_opt_str(obj, "playbook", "run"), cost_usd=float(cost),
-        steps_taken=steps, started_at=parse_datetime(started, "run.started_at") if started is not None else now,
+        steps_taken=steps, started_at=parse_datetime(started, "run.started_at") if started is not None else None,
     )
 
 

@@ -71,7 +71,7 @@ class TypingEnv:
         self.action_fields: dict[str, PType] = {
             "kind": T.str_of(ACTION_KINDS, "action kind"),
             "connector": T.str_of(connectors, "connector", optional=True),
-            "side_effect": T.str_of(SIDE_EFFECTS, "side effect", optional=True),
+            "side_effect": T.str_of(SIDE_EFFECTS, "side effect"),
             "step": T.STR.nullable(),
             "route": (T.str_of(routes, "route", optional=True) if routes else T.STR.nullable()),
             "model": T.STR.nullable(),

@@ -81,7 +81,7 @@ def _matches(args: Sequence[ir.IR], types: Sequence[PType], lits: Sequence[objec
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise ArgError(f"invalid regular expression: {exc}", 1, "rule-invalid-regex") from None
+        raise ArgError(f"gets an invalid regular expression: {exc}", 1, "rule-invalid-regex") from None
     return ir.Regex(pattern, args[0]), T.BOOL
 
 

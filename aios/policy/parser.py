@@ -362,13 +362,8 @@ _WORDS = {
 }
 
 # A few broken statements with a message written for them (Lark's match_examples picks by parser state).
+_NEEDS_EFFECT = "a rule needs an effect after its condition: `allow`, `deny \"reason\"` or `require approval \"reason\"`"
 _EXAMPLES: dict[str, list[str]] = {
-    "a rule needs an effect after its condition: `allow`, `deny \"reason\"` or `require approval \"reason\"`": [
-        "rule a when x == 1 rule",
-        "rule a when x == 1",
-        "rule a when x rule",
-        "rule a when x",
-    ],
     "comparisons do not chain: write `a < b and b < c`": [
         "rule a when x < y < z allow",
         "rule a when x == y == z allow",
@@ -466,9 +461,17 @@ def _report_syntax(
         expected -= {"COMMA", "RPAR", "RSQB"}
     message = f"unexpected {found}; expected {_expected_words(expected)}"
     hint = None
-    if isinstance(err, UnexpectedToken) and err.token.type == "NAME" and str(err.token).lower() in _KEYWORDS:
+    word = str(err.token) if isinstance(err, UnexpectedToken) else ""
+    after_number = re.search(r"\d[ \t]*$", text[:offset]) is not None
+    if isinstance(err, UnexpectedToken) and err.token.type == "NAME" and word.lower() in _KEYWORDS:
         message = f"unexpected {found}: keywords are lower case"
-        hint = f"write `{str(err.token).lower()}`"
+        hint = f"write `{word.lower()}`"
+    elif isinstance(err, UnexpectedToken) and err.token.type == "NAME" and word.isupper() and after_number:
+        message = f"unexpected {found}: not a currency code"
+        hint = "amounts are a number and an ISO 4217 code: `200 EUR`, `9.50 USD`"
+    elif _EFFECTS <= expected and (found.startswith("`rule`") or found.startswith("`policy`")
+                                   or found.startswith("`default`") or found == "end of file"):
+        message = f"unexpected {found}: {_NEEDS_EFFECT}"
     elif label is not None:
         message = f"unexpected {found}: {label}"
     sink.report("rule-syntax", message, span, hint=hint)

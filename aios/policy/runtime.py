@@ -75,6 +75,13 @@ def dyn(base: Any, key: str) -> Any:
     raise TypeError(f"cannot read `{key}` of {type(base).__name__}")
 
 
+def side_effect(action: Any, declared: Mapping[str, str]) -> str:
+    """`action.side_effect`: the plan's contract first, then the context, unknown connectors irreversible."""
+    if action.kind != "connector":
+        return "none"
+    return declared.get(action.connector or "") or action.side_effect or "irreversible"
+
+
 def _str(v: Any) -> str:
     if type(v) is not str:
         raise TypeError(f"expected a string, got {type(v).__name__}")
@@ -104,4 +111,5 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "minutes": lambda n: dt.timedelta(minutes=n),
     "weekday": weekday,
     "date_of": date_of,
+    "side_effect": side_effect,
 }
