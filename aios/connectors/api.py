@@ -193,7 +193,7 @@ class ConnectorImpl(Generic[InT, OutT]):
                 dumped = self._out_adapter.dump_python(value, mode="json")
             except (ValidationError, TypeError, ValueError) as err:
                 detail = _errors(err) if isinstance(err, ValidationError) else str(err)
-                raise ConnectorFailed(f"`{self.name}` returned an output that is not a {_type_name(self.output_type)}: "
+                raise ConnectorFailed(f"`{self.name}` returned an output that does not match {_type_name(self.output_type)}: "
                                       f"{detail}", transient=False) from err
             if isinstance(dumped, dict):
                 return dumped

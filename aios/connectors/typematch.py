@@ -169,7 +169,7 @@ def mismatches(contract: RecordType, tp: Any, direction: Direction) -> list[Mism
             elif cf.type.optional and not _nullable(mf.annotation):
                 out.append(Mismatch(cf.name, f"`{cf.name}` may be null in the contract's input but {tname} does not "
                                              "accept null"))
-        elif cf.required and not cf.type.optional and _nullable(mf.annotation):
+        elif cf.required and not cf.type.optional and cf.type.kind is not TypeKind.ANY and _nullable(mf.annotation):
             out.append(Mismatch(cf.name, f"`{cf.name}` is required in the contract's output but {tname} may leave it "
                                          "null"))
     if direction == "input":
