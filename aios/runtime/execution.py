@@ -234,19 +234,20 @@ class Execution:
                   dec: dict[str, Any] | None = None, cost: dict[str, Any] | None = None, effect: bool = False,
                   key: str | None = None, extra: dict[str, Any] | None = None) -> None:
         st = self.state
+        ss = st.step(step.id)
+        if effect:  # the effect happened: if writing its record fails, compensation must know of it
+            ss.output = out
+            st.effects.append((step.id, None))
         records = self._record_writes(step, out)
         body = compact({"pre": pre, "in": inp, "dec": dec, "out": out, "key": key, "cost": cost,
                          "effect": True if effect else None, "ms": round((time.perf_counter() - t0) * 1000, 3),
                          "post": "completed", **(extra or {})})
-        ss = st.step(step.id)
         ss.status, ss.output = StepStatus.COMPLETED, out
         if inp is not None:
             ss.input = inp
         self.steps_ctx[step.id] = {"output": out, "status": "completed"}
         if step.kind is StepKind.BRANCH and isinstance(out, dict):
             self._mark_untaken(step, bool(out.get("value")))
-        if effect:
-            st.effects.append((step.id, None))
         commit = Commit([(step.id, T.STEP_COMPLETED, body)],
                          records=[(rt_, rid, data, step.id, body) for rt_, rid, data in records],
                          check_cancel=not effect)
