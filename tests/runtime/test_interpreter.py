@@ -492,3 +492,28 @@ def test_a_missing_required_secret_fails_the_step_not_the_process(rt_factory: An
     out = rt_factory(plan).start("pb", EVENT)
     assert out.status is RunStatus.FAILED and "AIOS_NOPE_KEY" in (out.error or "")
     assert "litellm" not in (out.error or "")
+
+
+def test_recover_takes_over_runs_whose_owner_died(tmp_path: Path, rt_factory: Any) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    plan = make_plan([step("a", StepKind.TRANSFORM, transform=tv({"x": 1}))])
+    rt = rt_factory(plan)
+    run_id = rt.admit("pb", EVENT)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with rt.store.transaction() as conn:  # as if that process had claimed the run and died
+        conn.execute("UPDATE runs SET status = 'running', owner = ? WHERE id = ?",
+                     (f"{socket.gethostname()}:{gone.pid}:1", run_id))
+    other = rt.admit("pb", EVENT)
+    with rt.store.transaction() as conn:  # a run claimed by a live process (pid 1) is left alone
+        conn.execute("UPDATE runs SET owner = ? WHERE id = ?", (f"{socket.gethostname()}:1:?", other))
+    (out,) = rt.recover()
+    assert out.run_id == run_id and out.status is RunStatus.COMPLETED
+    started = rt.store.query("SELECT json_extract(body, '$.previous_owner') FROM log WHERE run_id = ? "
+                             "AND type = 'run.started'", (run_id,))[0][0]
+    assert started.endswith(f":{gone.pid}:1")
+    with pytest.raises(RunError, match="being executed by another process"):
+        rt.resume(other)
