@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("aios.cli.approvals:alerts_cmd", "Show (and acknowledge) operator alerts."),
     "records": ("aios.cli.records:records", "List and show canonical records with history."),
     "log": ("aios.cli.records:log_group", "Verify the hash chain of the episodic log."),
+    "connectors": ("aios.cli.connectors:connectors", "List connectors; reconcile side effects left without a result."),
     "serve": ("aios.cli.live:serve", "Run the workspace live: webhooks, schedules, drop folders, approvals."),
     "dev": ("aios.cli.live:dev", "`aios serve` with hot reload of playbooks, policies, prompts and connectors."),
     "emit": ("aios.cli.live:emit", "Put an event into the workspace's event stream (and process it)."),

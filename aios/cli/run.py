@@ -63,14 +63,21 @@ def _read_event(spec: str) -> Any:
               help="The triggering event as JSON: {type, id, source, time, payload} or a bare payload.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress.")
+@click.option("--dry-run", is_flag=True,
+              help="Walk the playbook with connector previews instead of side effects; record nothing.")
 @workspace_option
-def run(playbook: str, event_file: str, as_json: bool, quiet: bool, workspace: str | None) -> None:
+def run(playbook: str, event_file: str, as_json: bool, quiet: bool, dry_run: bool, workspace: str | None) -> None:
     """Run PLAYBOOK on an event, durably, until it completes, fails or waits for an approval.
 
     The run is recorded before its id is printed; progress goes to stderr. Exit status: 0 completed,
-    1 failed, rejected or cancelled, 3 waiting for an approval.
+    1 failed, rejected or cancelled, 3 waiting for an approval. With --dry-run, print what would be
+    sent where (approvals are assumed given) and exit 0 if the walk completes, 1 if it would fail.
     """
     event = _read_event(event_file)
+    if dry_run:
+        from aios.cli.connectors import dry_run_command
+
+        dry_run_command(playbook, event, as_json, quiet, workspace)
     rt = open_runtime(workspace, quiet=quiet or as_json)
     with rt, errors_as_exits():
         interrupted = rt.store.query("SELECT count(*) FROM runs WHERE status IN ('admitted','running',"
