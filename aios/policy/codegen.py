@@ -97,7 +97,7 @@ class _Gen:
         if isinstance(node, ir.Part):
             base = self.gen(node.base)
             if node.part == "weekday":
-                return f"{self.helper('weekday')}({base})"
+                return f"{self.helper('WEEKDAYS')}[({base}).weekday()]"
             if node.part == "date":
                 return f"{self.helper('date_of')}({base})"
             if node.part in _ATTR_PARTS:

@@ -26,6 +26,7 @@ from aios.span import Span
 
 __all__ = ["CompiledRule", "CompiledPolicySet"]
 
+_EFFECTS = (Effect.ALLOW, Effect.REQUIRE_APPROVAL, Effect.DENY)
 _NO_DEFAULT_DENY = "no rule allows this side effect (side-effecting actions are denied by default)"
 _NO_DEFAULT_ALLOW = "no rule matched; actions without side effects are allowed by default"
 
@@ -38,8 +39,12 @@ class CompiledRule:
     connectors: frozenset[str] | None  # for connector actions: which connectors (None: any)
     clauses: tuple[Span, ...] = ()  # spans of the condition's clauses, numbered from clause_base
     clause_base: int = 0
+    rank: int = field(init=False)  # int(effect), read in the hot loop
     fn_index: int = -1  # position among the generated functions (-1: the rule did not compile)
     guards: tuple[tuple[int, frozenset[str] | None, frozenset[str] | None], ...] = ()  # see checker
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rank", int(self.ref.effect))
 
     def clause_items(self) -> tuple[tuple[int, Span], ...]:
         return tuple((self.clause_base + i, span) for i, span in enumerate(self.clauses))
@@ -100,32 +105,41 @@ class CompiledPolicySet:
 
     def decide(self, ctx: DecisionContext) -> Decision:
         """Decide one action. Never raises for a rule's failure: it fails closed and is recorded."""
+        action = ctx.action
+        kind = action.kind
+        if kind is ActionKind.CONNECTOR:
+            rules = self._by_connector.get(action.connector, self._other_connector)  # type: ignore[arg-type]
+        else:
+            rules = self._by_kind[kind]
         top = -1
         fired: list[RuleRef] = []
         errors: list[RuleError] | None = None
-        for rule in self.rules_for(ctx):
-            ref = rule.ref
+        for rule in rules:
             try:
                 if not rule.fn(ctx):
                     continue
             except Exception as exc:  # fail closed: record, then deny/approval rules count as fired
                 if errors is None:
                     errors = []
-                errors.append(RuleError(ref, _describe(exc)))
-                if ref.effect is Effect.ALLOW:
+                errors.append(RuleError(rule.ref, _describe(exc)))
+                if rule.rank == 0:
                     continue
-            effect = ref.effect
-            if effect > top:
-                top = effect
-                fired = [ref]
-            elif effect == top:
-                fired.append(ref)
+            rank = rule.rank
+            if rank > top:
+                top = rank
+                fired = [rule.ref]
+            elif rank == top:
+                fired.append(rule.ref)
         errs = tuple(errors) if errors else ()
-        if top >= 0:
+        if top < 0:
+            return self._default(ctx, errs)
+        if len(fired) == 1:
+            ref = fired[0]
+            reason = ref.reason or f"{ref.effect.label} by {ref.id}"
+        else:
             reasons = [r.reason for r in fired if r.reason]
-            reason = "; ".join(reasons) if reasons else f"{Effect(top).label} by {', '.join(r.id for r in fired)}"
-            return Decision(Effect(top), tuple(fired), errs, reason, self.content_hash, ctx, self.git_commit)
-        return self._default(ctx, errs)
+            reason = "; ".join(reasons) if reasons else f"{fired[0].effect.label} by {', '.join(r.id for r in fired)}"
+        return Decision(_EFFECTS[top], tuple(fired), errs, reason, self.content_hash, ctx, self.git_commit)
 
     def _default(self, ctx: DecisionContext, errors: tuple[RuleError, ...]) -> Decision:
         if self.default is not None:

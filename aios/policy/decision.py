@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aios.policy.context import DecisionContext
 from aios.span import Span
@@ -79,9 +79,8 @@ class RuleError:
         return {**self.rule.to_json(), "error": self.error}
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One policy decision.
+class Decision(NamedTuple):
+    """One policy decision (immutable; a named tuple because the evaluator makes one per action).
 
     ``rules`` are the deciding rules: every rule that fired with the winning effect (empty when no
     rule fired and the default decided; then ``by_default`` is true). ``errors`` lists every rule

@@ -82,12 +82,6 @@ def side_effect(action: Any, declared: Mapping[str, str]) -> str:
     return declared.get(action.connector or "") or action.side_effect or "irreversible"
 
 
-def _str(v: Any) -> str:
-    if type(v) is not str:
-        raise TypeError(f"expected a string, got {type(v).__name__}")
-    return v
-
-
 def weekday(v: dt.date) -> str:
     return WEEKDAYS[v.weekday()]
 
@@ -100,16 +94,18 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "num": to_num, "num_opt": to_num_opt, "date": to_date, "date_opt": to_date_opt,
     "datetime": to_datetime, "datetime_opt": to_datetime_opt, "dyn": dyn,
     "len": len,
-    "lower": lambda s: _str(s).lower(),
-    "upper": lambda s: _str(s).upper(),
-    "trim": lambda s: _str(s).strip(),
-    "starts_with": lambda s, p: _str(s).startswith(_str(p)),
-    "ends_with": lambda s, p: _str(s).endswith(_str(p)),
+    # str's own methods raise TypeError for anything but a str, and run without a Python frame
+    "lower": str.lower,
+    "upper": str.upper,
+    "trim": str.strip,
+    "starts_with": str.startswith,
+    "ends_with": str.endswith,
     "abs": abs, "min": min, "max": max,
     "days": lambda n: dt.timedelta(days=n),
     "hours": lambda n: dt.timedelta(hours=n),
     "minutes": lambda n: dt.timedelta(minutes=n),
     "weekday": weekday,
+    "WEEKDAYS": WEEKDAYS,
     "date_of": date_of,
     "side_effect": side_effect,
 }
