@@ -155,7 +155,8 @@ def _print_report(report: Any, root: Path) -> None:
     if report.ok:
         click.echo("would complete" + (" once the approvals above are given" if report.approvals else ""))
     else:
-        click.echo(f"would {report.status} at step `{report.failed_step}`: {report.error}")
+        verb = {"failed": "fail", "rejected": "be rejected"}.get(report.status, f"end {report.status}")
+        click.echo(f"would {verb} at step `{report.failed_step}`: {report.error}")
 
 
 def _print_effect(e: Any) -> None:
