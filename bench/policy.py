@@ -137,7 +137,7 @@ def _aios_contexts() -> list[Any]:
 
     out = []
     for actor, kind, target, inp, cost, day in SCENARIOS:
-        now = dt.datetime(2026, 11, _DAYS[day], 10, 0, tzinfo=dt.timezone.utc)
+        now = dt.datetime(2026, 11, _DAYS[day], 10, 0, tzinfo=dt.UTC)
         run = RunInfo(id="r1", playbook="bench", cost_usd=cost, steps_taken=3, started_at=now)
         if kind == "model":
             out.append(DecisionContext.for_model(target, now=now, run=run, actor=actor))

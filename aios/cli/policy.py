@@ -127,14 +127,14 @@ def test_cmd(workspace: str | None, min_coverage: float | None, min_clause_cover
             click.echo(f"  not covered: {c.id} at {c.span.show()} ({why})")
     outcomes = sum(int(c.seen_true) + int(c.seen_false) for c in report.clauses)
     click.echo(f"clause coverage: {outcomes}/{2 * len(report.clauses)} outcomes ({report.clause_coverage:.1f}%)")
-    for c in report.clauses:
-        if not (c.seen_true and c.seen_false):
-            missing = "true" if not c.seen_true else "false"
-            if not c.seen_true and not c.seen_false:
+    for cl in report.clauses:
+        if not (cl.seen_true and cl.seen_false):
+            missing = "true" if not cl.seen_true else "false"
+            if not cl.seen_true and not cl.seen_false:
                 missing = "true or false"
-            src = sources.line(c.span.file, c.span.line) or ""
-            end = c.span.end_col if c.span.end_line == c.span.line else len(src)
-            click.echo(f"  never {missing}: {c.span.show()} `{src[c.span.col:end].strip()}` ({c.rule})")
+            src = sources.line(cl.span.file, cl.span.line) or ""
+            end = cl.span.end_col if cl.span.end_line == cl.span.line else len(src)
+            click.echo(f"  never {missing}: {cl.span.show()} `{src[cl.span.col:end].strip()}` ({cl.rule})")
     for line in below:
         click.echo(f"FAILED {line}")
     sys.exit(EXIT_ERRORS if failed else EXIT_OK)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
-from typing import Union
 
 from aios.policy.decision import Effect
 from aios.span import Span
@@ -31,7 +30,7 @@ class LitKind(enum.Enum):
     DATETIME = "datetime"
 
 
-LitValue = Union[int, float, str, bool, None, dt.timedelta, dt.date, dt.datetime]
+LitValue = int | float | str | bool | None | dt.timedelta | dt.date | dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +121,7 @@ class Or:
     span: Span = field(compare=False)
 
 
-Expr = Union[Literal, Name, Attr, Call, ListExpr, Neg, Arith, Compare, In, Not, And, Or]
+Expr = Literal | Name | Attr | Call | ListExpr | Neg | Arith | Compare | In | Not | And | Or
 
 
 @dataclass(frozen=True, slots=True)

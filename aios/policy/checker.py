@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 from aios.diagnostics import DiagnosticSink
 from aios.policy import ast, ir
@@ -54,7 +53,7 @@ class _Obj:
     ir: ir.IR
 
 
-_Resolved = Union[_Obj, tuple[ir.IR, PType]]
+_Resolved = _Obj | tuple[ir.IR, PType]
 
 
 def check_condition(

@@ -8,6 +8,7 @@ clause in ``_clause(i, value)`` and each rule in ``_rule(i, value)``, which reco
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -64,10 +65,8 @@ class _Gen:
         if name is None:
             name = f"_k{len(self.globals)}"
             self.globals[name] = value
-            try:
+            with contextlib.suppress(TypeError):  # unhashable constants are bound once per use
                 self._const_names[key] = name
-            except TypeError:
-                pass
         return name
 
     def helper(self, name: str) -> str:

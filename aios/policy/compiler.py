@@ -16,11 +16,10 @@ from aios.policy import codes as _codes  # noqa: F401 - registers the policy dia
 from aios.policy.checker import CheckedCondition, check_condition
 from aios.policy.codegen import CoverageRecorder, RuleFn, generate
 from aios.policy.compiled import CompiledPolicySet, CompiledRule
-from aios.policy.decision import Effect, RuleRef
+from aios.policy.decision import RuleRef
 from aios.policy.env import TypingEnv
 from aios.policy.lint import LintRule, report_duplicates, report_shadowed
 from aios.policy.parser import parse_rules
-from aios.span import Span
 
 __all__ = ["CheckedRule", "CheckedPolicies", "check_policies", "build_policy_set", "compile_policies",
            "policy_content_hash"]
@@ -67,9 +66,9 @@ def _default(parsed: Sequence[ast.PolicyFile], sink: DiagnosticSink) -> RuleRef 
     defaults = [(f, f.default) for f in parsed if f.default is not None]
     if not defaults:
         return None
-    strictest_file, strictest = max(defaults, key=lambda fd: fd[1].effect)  # type: ignore[union-attr]
+    strictest_file, strictest = max(defaults, key=lambda fd: fd[1].effect if fd[1] else 0)
     assert strictest is not None
-    for f, d in defaults:
+    for _, d in defaults:
         assert d is not None
         if d.effect != strictest.effect:
             sink.report(

@@ -216,7 +216,7 @@ def _action(data: Any, side_effects: Mapping[str, str]) -> Action:
     if kind_text is None:
         kind_text = "connector" if "connector" in obj else "model" if "route" in obj else None
     try:
-        kind = ActionKind(kind_text)
+        kind = ActionKind(str(kind_text))
     except ValueError:
         raise ContextError("action.kind", "must be one of connector, model, record") from None
     connector = _opt_str(obj, "connector", "action")
@@ -281,7 +281,7 @@ def parse_datetime(value: Any, path: str) -> dt.datetime:
     else:
         raise ContextError(path, "must be an ISO 8601 date-time string")
     if result.tzinfo is None:
-        result = result.replace(tzinfo=dt.timezone.utc)
+        result = result.replace(tzinfo=dt.UTC)
     return result
 
 

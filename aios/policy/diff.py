@@ -15,7 +15,7 @@ from typing import Any
 from aios.policy import ast
 from aios.policy.compiled import CompiledPolicySet
 from aios.policy.compiler import CheckedPolicies
-from aios.policy.context import ContextError, DecisionContext
+from aios.policy.context import ContextError
 from aios.policy.decision import Decision
 
 __all__ = ["ReplayInput", "Flip", "RuleChanges", "DiffReport", "read_jsonl", "replay", "rule_changes",

@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from aios.plan import Plan
 from aios.plan.types import FieldDef

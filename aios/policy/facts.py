@@ -44,7 +44,7 @@ class Facts:
 EMPTY = Facts({})
 
 # A known connector means a connector action; a known route, model or agent means a model call.
-_IMPLIES_KIND = {("action", "connector"): "connector", ("action", "route"): "model",
+_IMPLIES_KIND: dict[Path, str] = {("action", "connector"): "connector", ("action", "route"): "model",
                  ("action", "model"): "model", ("action", "agent"): "model"}
 
 
@@ -81,7 +81,7 @@ def _is_null(expr: ast.Expr) -> bool:
 
 
 def _with_kind(path: Path, values: frozenset[str], nonnull: frozenset[Path]) -> Facts:
-    sets = {path: values}
+    sets: dict[Path, frozenset[str]] = {path: values}
     kind = _IMPLIES_KIND.get(path)
     if kind is not None and values:
         sets[("action", "kind")] = frozenset((kind,))

@@ -6,7 +6,6 @@ Every node is plain data; all names are resolved, all coercions explicit, all li
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = [
     "Const", "Ctx", "GetAttr", "Item", "Coerce", "Dyn", "Part", "Unary", "Binary", "BoolOp", "Contains",
@@ -120,5 +119,5 @@ class Clause:
     expr: IR
 
 
-IR = Union[Const, Ctx, GetAttr, Item, Coerce, Dyn, Part, Unary, Binary, BoolOp, Contains, ListLit, Call, Regex,
-           Clause]
+IR = (Const | Ctx | GetAttr | Item | Coerce | Dyn | Part | Unary | Binary | BoolOp | Contains | ListLit | Call | Regex
+      | Clause)

@@ -253,7 +253,7 @@ class _ToAst(Transformer[Token, Any]):
         func, *args = children
         return ast.Call(str(func), tuple(a for a in args if a is not None), self._span(meta), self._tspan(func))
 
-    def list(self, meta: Any, children: list[Any]) -> ast.ListExpr:
+    def list_expr(self, meta: Any, children: list[Any]) -> ast.ListExpr:
         return ast.ListExpr(tuple(c for c in children if c is not None), self._span(meta))
 
     # ---- literals ---------------------------------------------------------------------------
@@ -304,7 +304,7 @@ class _ToAst(Transformer[Token, Any]):
                              hint="date-times are written YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]")
             value = dt.datetime(1970, 1, 1)
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return self._lit(ast.LitKind.DATETIME, value, tok)
 
     def string(self, meta: Any, children: list[Any]) -> ast.Literal:
@@ -469,7 +469,7 @@ def _report_syntax(
     elif isinstance(err, UnexpectedToken) and err.token.type == "NAME" and word.isupper() and after_number:
         message = f"unexpected {found}: not a currency code"
         hint = "amounts are a number and an ISO 4217 code: `200 EUR`, `9.50 USD`"
-    elif _EFFECTS <= expected and (found.startswith("`rule`") or found.startswith("`policy`")
+    elif expected >= _EFFECTS and (found.startswith("`rule`") or found.startswith("`policy`")
                                    or found.startswith("`default`") or found == "end of file"):
         message = f"unexpected {found}: {_NEEDS_EFFECT}"
     elif label is not None:

@@ -4,7 +4,7 @@ which makes the rule's evaluation fail (and fail closed)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -62,7 +62,7 @@ def to_datetime(v: Any) -> dt.datetime:
             raise TypeError(f"expected a date-time, got {v!r}") from None
     else:
         raise TypeError(f"expected a date-time, got {type(v).__name__}")
-    return result if result.tzinfo is not None else result.replace(tzinfo=dt.timezone.utc)
+    return result if result.tzinfo is not None else result.replace(tzinfo=dt.UTC)
 
 
 def to_datetime_opt(v: Any) -> dt.datetime | None:
@@ -90,7 +90,7 @@ def date_of(v: dt.datetime) -> dt.date:
     return v.date()
 
 
-HELPERS: dict[str, Callable[..., Any]] = {
+HELPERS: dict[str, Any] = {  # functions, and the WEEKDAYS table
     "num": to_num, "num_opt": to_num_opt, "date": to_date, "date_opt": to_date_opt,
     "datetime": to_datetime, "datetime_opt": to_datetime_opt, "dyn": dyn,
     "len": len,

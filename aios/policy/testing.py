@@ -137,7 +137,7 @@ def load_cases(path: str, text: str, sink: DiagnosticSink) -> list[TestCase]:
         if not isinstance(root, YMap):
             sink.report("policy-test-invalid", "a policy test file is a mapping with `cases:`", root.span)
             continue
-        for key in root.keys():
+        for key in root.keys():  # noqa: SIM118 - YMap is not a dict
             if key not in ("defaults", "cases"):
                 k = root.key_node(key)
                 sink.report("policy-test-invalid", f"unknown key `{key}`; expected `defaults` and `cases`",
@@ -166,7 +166,7 @@ def _case(path: str, item: YNode, defaults: Any, sink: DiagnosticSink) -> TestCa
         sink.report("policy-test-invalid", "a test case is a mapping with `name`, `input` and `expect`", item.span)
         return None
     ok = True
-    for key in item.keys():
+    for key in item.keys():  # noqa: SIM118 - YMap is not a dict
         if key not in ("name", "input", "expect", "rules"):
             k = item.key_node(key)
             sink.report("policy-test-invalid", f"unknown key `{key}` in a test case", k.span if k else item.span,

@@ -20,7 +20,7 @@ from aios.plan import (
 from aios.plan.types import FieldDef, FieldType, RecordType, TypeKind
 from aios.policy import CompiledPolicySet, compile_policies
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MONDAY = dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SATURDAY = dt.datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

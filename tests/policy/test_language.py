@@ -49,8 +49,8 @@ default allow
     ("2h30m", ast.LitKind.DURATION, dt.timedelta(hours=2, minutes=30)),
     ("250ms", ast.LitKind.DURATION, dt.timedelta(milliseconds=250)),
     ("2026-03-01", ast.LitKind.DATE, dt.date(2026, 3, 1)),
-    ("2026-03-01T10:00Z", ast.LitKind.DATETIME, dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone.utc)),
-    ("2026-03-01T10:00", ast.LitKind.DATETIME, dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone.utc)),
+    ("2026-03-01T10:00Z", ast.LitKind.DATETIME, dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC)),
+    ("2026-03-01T10:00", ast.LitKind.DATETIME, dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC)),
     ("12", ast.LitKind.NUMBER, 12), ("-1.5", ast.LitKind.NUMBER, -1.5), ("7 USD", ast.LitKind.MONEY, 7),
     ('"a\\tb"', ast.LitKind.STRING, "a\tb"), ("null", ast.LitKind.NULL, None), ("true", ast.LitKind.BOOL, True),
 ])

@@ -174,7 +174,7 @@ def context(draw: st.DrawFn) -> dict[str, Any]:
         action.update(route=draw(st.sampled_from(["default", "smart"])),
                       agent=draw(st.sampled_from(["editor", "buyer", None])))
     now = draw(st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2026, 12, 31),
-                            timezones=st.just(dt.timezone.utc)))
+                            timezones=st.just(dt.UTC)))
     started = now - dt.timedelta(minutes=draw(st.integers(0, 300)))
     ctx: dict[str, Any] = {
         "action": action, "now": now.isoformat(), "actor": draw(st.sampled_from(["operator", "Bot"])),
