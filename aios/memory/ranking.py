@@ -13,7 +13,9 @@ text never meets a query parser:
    vote for their terms (term frequency share × a soft weight of the document's score), the best
    ``feedback_terms`` by vote × IDF are mixed into the query with ``feedback_weight`` of the total
    weight, and the expanded query is run again. Terms found in more than ``feedback_max_df`` of
-   all documents are not added: they say little and cost the most (every posting is scored).
+   all documents are not added: they say little and cost the most (every posting is scored); and
+   the added terms may read at most ``feedback_budget`` times the postings the query's own terms
+   read, so feedback at most doubles a search's work.
    Lookups narrowed by tags, schemas, fields or dates skip feedback unless asked (``Query.expand``).
 5. **Filters** are constant-score clauses (they select, never rank).
 6. **Recency.** With a half-life, the best ``recency_candidates`` are rescored by
@@ -61,6 +63,7 @@ class RankingConfig:
     feedback_terms: int = 20
     feedback_weight: float = 0.5
     feedback_max_df: float = 0.1
+    feedback_budget: float = 1.0
     fuzzy_min_length: int = 4
     recency_candidates: int = 50
     snippet_chars: int = 200
@@ -213,12 +216,19 @@ class _Context:
         doc_freq, idf = self.searcher.doc_freq, self._idf
         max_df = self.config.feedback_max_df * self.num_docs
         candidates = heapq.nlargest(2 * m, votes.items(), key=lambda kv: kv[1])
-        scored = []
-        for t, v in candidates:
-            df = int(doc_freq(F_BODY, t))
-            if df <= max_df or t in plan.terms:
-                scored.append((t, v * idf(df)))
-        chosen = heapq.nlargest(m, scored, key=lambda kv: kv[1])
+        dfs = {t: int(doc_freq(F_BODY, t)) for t, _ in candidates}
+        scored = [(t, v * idf(dfs[t])) for t, v in candidates if dfs[t] <= max_df or t in plan.terms]
+        ranked = heapq.nlargest(m, scored, key=lambda kv: kv[1])
+        # Scoring reads every posting of every term: new terms may add at most `feedback_budget`
+        # times the postings the original terms read.
+        budget = self.config.feedback_budget * sum(int(doc_freq(F_BODY, t)) for t in plan.terms)
+        chosen, spent = [], 0
+        for t, v in ranked:
+            if t not in plan.terms:
+                if spent + dfs[t] > budget:
+                    continue
+                spent += dfs[t]
+            chosen.append((t, v))
         total_fb = sum(v for _, v in chosen)
         if total_fb <= 0:
             return None

@@ -1,14 +1,12 @@
 """Snippets: the window of a document's text that holds the most distinct query words.
 
-Matching is by word prefix on the query's written words and their stems (``pressur`` matches
-"pressure", ``pricing`` matches "pricing"), with a regular expression over the stored text. That is
-an order of magnitude cheaper than re-analyzing every hit, and a snippet only has to show the
-reader why a hit matched, not rank it.
+Matching is by word prefix on the query's stems (``pressur`` matches "pressure", ``price`` matches
+"prices"), with ``str.find`` over the lowered stored text. That is an order of magnitude cheaper than
+re-analyzing every hit, and a snippet only has to show the reader why a hit matched, not rank it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 __all__ = ["SnippetMaker", "lead"]
@@ -25,25 +23,38 @@ def lead(text: str, limit: int) -> str:
 
 class SnippetMaker:
     def __init__(self, words: Iterable[str], max_chars: int = 200) -> None:
-        keys = sorted({w.lower() for w in words if len(w) >= 2}, key=len, reverse=True)
-        # A trailing "i" of a stem stands for "y" too ("boundari" -> "boundary").
-        alts = [re.escape(k[:-1]) + "[iy]" if k.endswith("i") and len(k) > 3 else re.escape(k) for k in keys]
-        self._pattern = re.compile(r"\b(?:" + "|".join(alts) + r")", re.IGNORECASE) if alts else None
+        self.keys = sorted({w.lower() for w in words if len(w) >= 2}, key=len, reverse=True)
         self.max_chars = max_chars
+
+    def _matches(self, text: str) -> list[tuple[int, str]]:
+        """(offset, key) of every word in ``text`` that starts with a key (a stem's final ``i`` also
+        matching ``y``: "boundari" → "boundary"), found with ``str.find`` on the lowered text."""
+        low = text.lower()
+        if len(low) != len(text):  # a rare case-mapping changed the length: offsets would drift
+            low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        found: dict[int, str] = {}
+        for key in self.keys:
+            probe = key[:-1] if key.endswith("i") and len(key) > 3 else key
+            i = low.find(probe)
+            while i >= 0:
+                if (i == 0 or not low[i - 1].isalnum()) and i not in found and \
+                        (probe is key or low[i + len(probe):i + len(probe) + 1] in ("i", "y")):
+                    found[i] = key
+                i = low.find(probe, i + 1)
+        return sorted(found.items())
 
     def make(self, text: str) -> str:
         text = " ".join(text.split())
-        if self._pattern is None or len(text) <= self.max_chars:
+        if not self.keys or len(text) <= self.max_chars:
             return lead(text, self.max_chars)
-        found = [(m.start(), m.group(0).lower()) for m in self._pattern.finditer(text)]
+        found = self._matches(text)
         if not found:
             return lead(text, self.max_chars)
         width = self.max_chars - 40  # room for context before the first match
         best_start, best_key = found[0][0], (0, 0)
         j = 0
         for i, (pos, _) in enumerate(found):
-            if j < i:
-                j = i
+            j = max(j, i)
             while j + 1 < len(found) and found[j + 1][0] - pos <= width:
                 j += 1
             window = found[i:j + 1]
