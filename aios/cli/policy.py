@@ -98,7 +98,7 @@ def test_cmd(workspace: str | None, min_coverage: float | None, min_clause_cover
         cases = [c for c in cases if select in c.name]
     rules = [(f.path, f.text) for f in result.sources.rules_files]
     report, _, _ = run_tests(plan, rules, cases, sink)
-    invalid = [d for d in sink.sorted() if d.severity is Severity.ERROR]
+    invalid = [d for d in sink.sorted() if d.severity is Severity.ERROR and d.code != "policy-test-failed"]
     below = []
     if min_coverage is not None and report.rule_coverage < min_coverage:
         below.append(f"rule coverage {report.rule_coverage:.1f}% is below {min_coverage:g}%")
@@ -110,13 +110,16 @@ def test_cmd(workspace: str | None, min_coverage: float | None, min_clause_cover
         sys.exit(EXIT_ERRORS if failed else EXIT_OK)
     if invalid:
         _show_diagnostics(invalid, root, texts)
-    sources = SourceLines(root)
+    sources = SourceLines(root, texts)
+    failures = {(d.span.file, d.span.line): d for d in sink.items if d.code == "policy-test-failed" and d.span}
     for r in report.failed:
-        click.echo(f"FAILED {r.case.span.show()} {r.case.name}: {r.message}")
-        if r.decision is not None:
-            for line in r.decision.explain().splitlines():
-                click.echo(f"    {line}")
-            click.echo(f"    input: {json.dumps(r.decision.input.to_json(), sort_keys=True)}")
+        diag = failures.get((r.case.span.file, r.case.span.line))
+        if diag is None or r.decision is None:
+            continue
+        click.echo(render_text([diag], sources))
+        for line in r.decision.explain().splitlines():
+            click.echo(f"    {line}")
+        click.echo(f"    input: {json.dumps(r.decision.input.to_json(), sort_keys=True)}")
     passed = len(report.results) - len(report.failed)
     click.echo(f"{passed} passed, {len(report.failed)} failed ({len(report.results)} cases)")
     fired = sum(1 for c in report.rules if c.fired)
@@ -125,6 +128,7 @@ def test_cmd(workspace: str | None, min_coverage: float | None, min_clause_cover
         if not c.fired:
             why = "never evaluated" if not c.evaluated else f"evaluated {c.evaluated}x, never matched"
             click.echo(f"  not covered: {c.id} at {c.span.show()} ({why})")
+    rule_lines = SourceLines(root)
     outcomes = sum(int(c.seen_true) + int(c.seen_false) for c in report.clauses)
     click.echo(f"clause coverage: {outcomes}/{2 * len(report.clauses)} outcomes ({report.clause_coverage:.1f}%)")
     for cl in report.clauses:
@@ -132,7 +136,7 @@ def test_cmd(workspace: str | None, min_coverage: float | None, min_clause_cover
             missing = "true" if not cl.seen_true else "false"
             if not cl.seen_true and not cl.seen_false:
                 missing = "true or false"
-            src = sources.line(cl.span.file, cl.span.line) or ""
+            src = rule_lines.line(cl.span.file, cl.span.line) or ""
             end = cl.span.end_col if cl.span.end_line == cl.span.line else len(src)
             click.echo(f"  never {missing}: {cl.span.show()} `{src[cl.span.col:end].strip()}` ({cl.rule})")
     for line in below:

@@ -251,11 +251,14 @@ def run_tests(
             ctx = DecisionContext.from_json(case.input, side_effects=policy_set.side_effects)
         except ContextError as err:
             results.append(CaseResult(case, False, None, f"invalid input: {err}"))
+            sink.report("policy-test-invalid", f"case `{case.name}`: {err}", case.input_span)
             continue
         decision = policy_set.decide(ctx)
         _skipped_guards(policy_set, ctx, recorder)
         message = _check_case(case, decision)
         results.append(CaseResult(case, not message, decision, message))
+        if message:
+            sink.report("policy-test-failed", f"case `{case.name}`: {message}", case.span)
     rules: list[RuleCoverage] = []
     clauses: list[ClauseCoverage] = []
     for rule in policy_set.rules:

@@ -46,7 +46,8 @@ def test_policy_test_reports_failures_and_low_coverage(workspace: Path) -> None:
     edit(workspace / "policies" / "spending.rules", "total_eur > 2000 EUR", "total_eur > 200 EUR")
     code, out = run("policy", "test", "-w", str(workspace), "--min-coverage", "100")
     assert code == 1
-    assert "FAILED policies/spending.test.yaml:6:5 every supplier order needs a signature" in out
+    assert ("policies/spending.test.yaml:6:5: error: case `every supplier order needs a signature`: "
+            "expected deciding rules") in out and "[policy-test-failed]" in out
     assert "expected deciding rules [spending.supplier_orders], got [spending.supplier_orders, spending.large_orders]" in out
     assert "input: {" in out
 
