@@ -357,6 +357,9 @@ _KEYWORDS = {"and", "or", "not", "in", "when", "allow", "deny", "require", "appr
              "false", "null"}
 _WORDS = {
     "$END": "the end of the file", "STRING": "a string in double quotes", "NAME": "a name",
+    "FIELD": "a field name", "COMP_OP": "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`)",
+    "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/` or `%`", "NUMBER": "a number", "MONEY": "an amount such as `200 EUR`",
+    "DATE": "a date such as `2026-03-01`", "DATETIME": "a date-time such as `2026-03-01T10:00`",
     "DURATION": "a duration such as `30m` or `2h`", "COMMA": "`,`", "RPAR": "`)`", "RSQB": "`]`",
     "LPAR": "`(`", "WHEN": "`when`", "APPROVAL": "`approval`", "BY": "`by`", "TIMEOUT": "`timeout`",
 }
@@ -417,7 +420,7 @@ def _expected_words(expected: set[str]) -> str:
         if pattern.type == "str":
             parts.append(f"`{pattern.value}`")
         else:
-            parts.append(name.lower().replace("_", " "))
+            parts.append("something else")
     if not parts:
         return "something else"
     if len(parts) == 1:

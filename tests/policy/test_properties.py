@@ -4,6 +4,7 @@ compiled evaluator decides exactly like the reference tree-walking evaluator (te
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from aios.diagnostics import DiagnosticSink
 from aios.policy.context import DecisionContext
-from aios.policy.parser import parse_rules
+from aios.policy.parser import lark_parser, parse_rules
 from tests.policy.plans import PLAN, compile_text
 from tests.policy.reference import Reference
 
@@ -19,6 +20,7 @@ from tests.policy.reference import Reference
 # Random text never crashes
 # ---------------------------------------------------------------------------------------------
 
+TERMINALS = {t.name for t in lark_parser().terminals} | {"$END"}
 VOCAB = [
     "rule", "r1", "r2", "when", "allow", "deny", "require", "approval", '"why"', "by", "timeout", "2h", "policy",
     "default", "and", "or", "not", "in", "==", "!=", "<", ">=", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",",
@@ -38,6 +40,9 @@ def test_random_token_soup_never_crashes(tokens: list[str]) -> None:
     for d in diags:
         assert d.span is not None and d.span.file == "policies/fuzz.rules"
         assert 0 <= d.span.line <= len(lines)
+        if d.code == "rule-syntax":  # in words: no grammar terminal names outside quoted source text
+            words = re.sub(r"`[^`]*`", "", d.message)
+            assert not TERMINALS & set(re.findall(r"[A-Z_$]{3,}", words)), d.message
 
 
 GOOD = """policy p
