@@ -53,6 +53,10 @@ class _Cancelled(Exception):
     pass
 
 
+class _Lost(Exception):
+    """Another process took the run over (``runs resume --force``): stop without writing."""
+
+
 class _StepFailure(Exception):
     def __init__(self, message: str, *, transient: bool = False, attempts: int = 1, rejected: bool = False) -> None:
         super().__init__(message)
@@ -117,10 +121,10 @@ class Execution:
 
     def run(self) -> RunOutcome:
         st = self.state
-        if st.status is RunStatus.COMPENSATING:
-            return compensation.compensate_and_close(self)
         steps = self.pb.steps
         try:
+            if st.status is RunStatus.COMPENSATING:
+                return compensation.compensate_and_close(self)
             for i, step in enumerate(steps):
                 ss = st.steps.get(step.id)
                 if ss is not None and ss.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
@@ -142,6 +146,8 @@ class Execution:
         except _Cancelled:
             self.rt.emit(Progress(st.run_id, None, "run", "cancelled"))
             return RunOutcome(st.run_id, RunStatus.CANCELLED, cost_usd=st.cost_usd)
+        except _Lost as lost:
+            raise RunError(str(lost)) from None
         self.rt.emit(Progress(st.run_id, None, "run", "completed", f"${st.cost_usd:.4f}"))
         return RunOutcome(st.run_id, RunStatus.COMPLETED, cost_usd=st.cost_usd)
 
@@ -188,8 +194,13 @@ class Execution:
         rt = self.rt
         with rt.store.transaction() as conn:
             row = conn.execute("SELECT status, owner FROM runs WHERE id = ?", (st.run_id,)).fetchone()
-            if c.check_cancel and (row["status"] == RunStatus.CANCELLED.value or row["owner"] != rt.owner):
+            cancelled = row["status"] == RunStatus.CANCELLED.value
+            if c.check_cancel and cancelled:
                 raise _Cancelled()
+            if cancelled:  # the result of an effect is still recorded, but the run stays cancelled
+                c.finish, c.status = False, None
+            if c.check_cancel and row["owner"] != rt.owner:
+                raise _Lost(f"run {st.run_id} was taken over by {row['owner'] or 'nobody'}; this process stops")
             at = log.now_iso()
             for rtype, rid, data, step_id, body in c.records:
                 rv = rt.records.write(rtype, rid, data, run_id=st.run_id, step_id=step_id,
@@ -229,6 +240,8 @@ class Execution:
         self.tokens_delta = 0
         if c.status is not None:
             st.status = c.status
+        if cancelled:
+            raise _Cancelled()
 
     def _complete(self, i: int, step: Step, *, inp: Any, out: Any, t0: float, pre: str = "pending",
                   dec: dict[str, Any] | None = None, cost: dict[str, Any] | None = None, effect: bool = False,

@@ -517,3 +517,34 @@ def test_recover_takes_over_runs_whose_owner_died(tmp_path: Path, rt_factory: An
     assert started.endswith(f":{gone.pid}:1")
     with pytest.raises(RunError, match="being executed by another process"):
         rt.resume(other)
+
+
+def test_cancelling_a_run_from_another_process_stops_it_at_the_next_step(rt_factory: Any) -> None:
+    holder: list[Runtime] = []
+
+    def cancel_midway(call: ConnectorCall) -> dict[str, Any]:
+        other = holder[0]
+        other.cancel(call.provenance.run_id, note="stop", actor="boss")
+        return {"ref": "done"}
+
+    plan = make_plan([
+        step("pay", StepKind.CONNECTOR, connector="ledger.apply", input=tv({"amount": 1}), idempotency_key=tpl("k")),
+        step("after", StepKind.TRANSFORM, needs=("pay",), transform=tv({"x": 1})),
+    ], connectors=[LEDGER])
+    last = make_plan([step("pay", StepKind.CONNECTOR, connector="ledger.apply", input=tv({"amount": 1}),
+                           idempotency_key=tpl("k2"))], connectors=[LEDGER])
+    rt_last = rt_factory(last)
+    holder.append(rt_factory(last))
+    rt_last.connectors.register("ledger.apply", cancel_midway)
+    only = rt_last.start("pb", EVENT)  # cancelled during its last step: recorded, not completed
+    assert only.status is RunStatus.CANCELLED
+    assert [t for _, t in _entries(rt_last, only.run_id)][-1] == "step.completed"
+    assert rt_last.store.query("SELECT status FROM runs WHERE id = ?", (only.run_id,))[0][0] == "cancelled"
+    rt = rt_factory(plan)
+    rt.connectors.register("ledger.apply", cancel_midway)
+    out = rt.start("pb", EVENT)
+    assert out.status is RunStatus.CANCELLED
+    types = [(s, t) for s, t in _entries(rt, out.run_id)]
+    assert ("pay", "step.completed") in types  # the effect happened, so its result is still recorded
+    assert ("after", "step.completed") not in types
+    assert rt.store.query("SELECT status FROM runs")[0][0] == "cancelled"
