@@ -43,8 +43,24 @@ _RESERVED = {"kind", "kinds", "tag", "tags", "schema", "schemas", "since", "unti
 
 class Memory:
     def __init__(self, settings: MemorySettings) -> None:
+        import weakref
+
+        from aios.memory.probe import SourceProbe
+
         self.settings = settings
         self._index: MemoryIndex | None = None
+        self._probe = SourceProbe(settings)
+        self._finalizer = weakref.finalize(self, self._probe.close)
+
+    def close(self) -> None:
+        """Release the read connection kept for change detection (also done when collected)."""
+        self._finalizer()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def for_workspace(cls, root: Path, plan: Plan | None = None, storage: Path | None = None) -> Memory:
@@ -67,7 +83,7 @@ class Memory:
     def sync(self, *, force: bool = False) -> SyncReport:
         from aios.memory.sync import sync
 
-        return sync(self.index, self.settings, force=force)
+        return sync(self.index, self.settings, force=force, probe=self._probe)
 
     def reindex(self) -> SyncReport:
         from aios.memory.sync import reindex

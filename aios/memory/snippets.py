@@ -52,15 +52,18 @@ class SnippetMaker:
             return lead(text, self.max_chars)
         width = self.max_chars - 40  # room for context before the first match
         best_start, best_key = found[0][0], (0, 0)
-        j = 0
-        for i, (pos, _) in enumerate(found):
-            j = max(j, i)
-            while j + 1 < len(found) and found[j + 1][0] - pos <= width:
+        counts: dict[str, int] = {}
+        j = 0  # the window is found[i:j]
+        for pos, key in found:
+            while j < len(found) and found[j][0] - pos <= width:
+                counts[found[j][1]] = counts.get(found[j][1], 0) + 1
                 j += 1
-            window = found[i:j + 1]
-            key = (len({w for _, w in window}), len(window))
-            if key > best_key:
-                best_key, best_start = key, pos
+            score = (len(counts), sum(counts.values()))
+            if score > best_key:
+                best_key, best_start = score, pos
+            counts[key] -= 1
+            if not counts[key]:
+                del counts[key]
         start = max(0, best_start - 40)
         if start > 0:
             space = text.find(" ", start)

@@ -16,7 +16,6 @@ document.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from aios.memory.documents import (
 )
 from aios.memory.index import MemoryIndex, WriteBatch
 from aios.memory.knowledge import file_digest, knowledge_files, note_documents, relative_path
+from aios.memory.probe import SourceProbe, resolve
 from aios.memory.settings import MemorySettings
 from aios.memory.store_reader import LogRow, RecordRow, RunRow, StoreReader
 
@@ -71,58 +71,43 @@ class _Tally:
 # -- what is pending --------------------------------------------------------------------------------
 
 
-def _file_digests(settings: MemorySettings, known: Iterable[str]) -> dict[str, str | None]:
-    """Current digest (None: gone or unreadable) of every knowledge file and every known file."""
-    out: dict[str, str | None] = {}
-    for path in knowledge_files(settings.knowledge_dir):
-        out[relative_path(path, settings.root)] = None
-    for rel in known:
-        out.setdefault(rel, None)
-    for rel in out:
-        path = _resolve(settings, rel)
-        try:
-            out[rel] = file_digest(path.read_bytes()) if path.is_file() else None
-        except OSError:
-            out[rel] = None
-    return out
-
-
-def _resolve(settings: MemorySettings, rel: str) -> Path:
-    p = Path(rel)
-    return p if p.is_absolute() else settings.root / p
-
-
-def pending(index: MemoryIndex, settings: MemorySettings) -> bool:
-    """Whether the sources moved since the index last caught up (cheap: two SQL maxima, file hashes)."""
-    state = index.state()
-    with StoreReader(settings.state_db) as st:
-        if st.max_record_rowid() > state.watermarks.get(W_RECORDS, 0):
+def pending(index: MemoryIndex, settings: MemorySettings, probe: SourceProbe | None = None) -> bool:
+    """Whether the sources moved since the index last caught up. With a long-lived ``probe`` this
+    costs a ``PRAGMA data_version`` and a ``stat`` per knowledge file when nothing changed."""
+    own = probe is None
+    probe = probe or SourceProbe(settings)
+    try:
+        state = index.state()
+        rowid, seq = probe.maxima()
+        if rowid > state.watermarks.get(W_RECORDS, 0) or seq > state.watermarks.get(W_LOG, 0):
             return True
-        if st.max_log_seq() > state.watermarks.get(W_LOG, 0):
-            return True
-    digests = _file_digests(settings, state.files)
-    return any(state.files.get(rel) != d for rel, d in digests.items())
+        digests = probe.digests(state.files)
+        return any(state.files.get(rel) != d for rel, d in digests.items())
+    finally:
+        if own:
+            probe.close()
 
 
 # -- incremental -------------------------------------------------------------------------------------
 
 
-def sync(index: MemoryIndex, settings: MemorySettings, *, force: bool = False) -> SyncReport:
+def sync(index: MemoryIndex, settings: MemorySettings, *, force: bool = False,
+         probe: SourceProbe | None = None) -> SyncReport:
     """Index whatever the sources gained since the watermarks. A no-op (no lock taken) when nothing did."""
-    if not force and not pending(index, settings):
+    if not force and not pending(index, settings, probe):
         return SyncReport()
     with index.batch() as b:
-        return sync_locked(b, settings)
+        return sync_locked(b, settings, probe)
 
 
-def sync_locked(b: WriteBatch, settings: MemorySettings) -> SyncReport:
+def sync_locked(b: WriteBatch, settings: MemorySettings, probe: SourceProbe | None = None) -> SyncReport:
     """The sync's work inside a batch the caller holds (compaction archives in the same lock)."""
     tally = _Tally()
     # The snapshot starts after the lock is held: it includes everything any earlier sync saw.
     with StoreReader(settings.state_db) as st:
         _sync_records(b, st, tally)
         _sync_log(b, st, tally)
-    _sync_files(b, settings, tally)
+    _sync_files(b, settings, tally, probe)
     return tally.report()
 
 
@@ -179,8 +164,8 @@ def _summarize(b: WriteBatch, run: RunRow, entries: list[LogRow], tally: _Tally)
     tally.summaries += 1
 
 
-def _sync_files(b: WriteBatch, settings: MemorySettings, tally: _Tally) -> None:
-    digests = _file_digests(settings, b.known_files())
+def _sync_files(b: WriteBatch, settings: MemorySettings, tally: _Tally, probe: SourceProbe | None = None) -> None:
+    digests = (probe or SourceProbe(settings)).digests(b.known_files())
     for rel, digest in sorted(digests.items()):
         if digest == b.file_digest(rel):
             continue
@@ -194,7 +179,7 @@ def _index_file(b: WriteBatch, settings: MemorySettings, rel: str, digest: str |
             tally.files_removed += 1
         b.set_file(rel, None)
         return
-    path = _resolve(settings, rel)
+    path = resolve(settings, rel)
     try:
         docs = note_documents(path, settings.root, settings.knowledge_dir)
     except (OSError, UnicodeDecodeError) as err:
@@ -265,7 +250,7 @@ def reindex(index: MemoryIndex, settings: MemorySettings) -> SyncReport:
 
 def _under(settings: MemorySettings, rel: str) -> bool:
     try:
-        _resolve(settings, rel).resolve().relative_to(settings.knowledge_dir.resolve())
+        resolve(settings, rel).resolve().relative_to(settings.knowledge_dir.resolve())
         return True
     except ValueError:
         return False
