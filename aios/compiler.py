@@ -122,6 +122,9 @@ def _used_names(plan_playbooks: tuple[Playbook, ...], connectors: list[Connector
     return agents, conns
 
 def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | None:
+    # The policy plane registers its diagnostic codes when imported; suppressions name them.
+    from aios.policy import compile_policies
+
     suppressions = []
     for f in (*([sources.workspace] if sources.workspace else []), *sources.yaml_files, *sources.rules_files):
         suppressions.extend(scan_suppressions(f.path, f.text, sink))
@@ -170,8 +173,6 @@ def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | N
         connectors=tuple(connectors), flags=tuple(flags), playbooks=tuple(playbooks),
         prompts=tuple((p.path, p.text) for p in sources.prompts), policies=PolicyBundle(""),
     )
-    from aios.policy import compile_policies
-
     bundle = compile_policies(plan, [(f.path, f.text) for f in sources.rules_files], sink)
     plan = dataclasses.replace(plan, policies=bundle)
     check_connectors(plan, by_kind["connector"], sources.root, sink)
