@@ -41,7 +41,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed
 
 __all__ = ["Context", "Preview", "Outcome", "Reconciliation", "ConnectorImpl", "connector", "as_impl",
-           "is_untyped"]
+           "is_untyped", "mask_secrets"]
 
 #: What ``execute``, ``preview`` and ``reconcile`` receive besides the input: the idempotency key,
 #: the provenance (run, step, plan hash, attempt), this connector's settings from aios.yaml, the
@@ -153,8 +153,29 @@ class ConnectorImpl(Generic[InT, OutT]):
     # -- calling ---------------------------------------------------------------------------------
 
     def __call__(self, call: ConnectorCall) -> dict[str, Any]:
-        out = self.execute(self.parse_input(call), call)
-        return self.dump_output(out)
+        """Run ``execute``. Secret values the connector asked for are masked in what it returns and in
+        its error messages, so a target that echoes a token back cannot put it into the log."""
+        handed: list[str] = []
+
+        def secret(name: str) -> str | None:
+            value = call.secret(name)
+            if value and len(value) >= _MIN_SECRET:
+                handed.append(value)
+            return value
+
+        watched = dataclasses.replace(call, secret=secret)
+        try:
+            out = self.dump_output(self.execute(self.parse_input(watched), watched))
+        except ConnectorFailed as err:
+            if handed and any(v in str(err) for v in handed):
+                raise ConnectorFailed(_mask(str(err), handed), transient=err.transient) from None
+            raise
+        except Exception as err:
+            text = f"{type(err).__name__}: {err}"
+            if handed and any(v in text for v in handed):  # transient, as the interpreter treats any other error
+                raise ConnectorFailed(_mask(text, handed), transient=True) from None
+            raise
+        return mask_secrets(out, handed) if handed else out
 
     def run_preview(self, call: ConnectorCall) -> Preview | None:
         if self._preview is None:
@@ -208,6 +229,28 @@ class ConnectorImpl(Generic[InT, OutT]):
             return dict(out)
         raise ConnectorFailed(f"`{self.name}` returned {type(out).__name__}; a connector returns a mapping or its "
                               "output model", transient=False)
+
+
+_MIN_SECRET = 4  # shorter values are not masked (they would mask ordinary text)
+_MASKED = "***"
+
+
+def _mask(text: str, secrets: list[str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        if len(value) >= _MIN_SECRET:
+            text = text.replace(value, _MASKED)
+    return text
+
+
+def mask_secrets(value: Any, secrets: list[str]) -> Any:
+    """``value`` (a string or JSON data) with every secret value replaced by ``***``."""
+    if isinstance(value, str):
+        return _mask(value, secrets)
+    if isinstance(value, dict):
+        return {_mask(str(k), secrets): mask_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, secrets) for v in value]
+    return value
 
 
 def _type_name(tp: Any) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aios.connectors.api import Context, Preview, Reconciliation, connector
+from aios.connectors.api import Context, Preview, Reconciliation, connector, mask_secrets
 from aios.connectors.journal import EffectJournal
 from aios.runtime.connectors import ConnectorFailed
 
@@ -63,7 +63,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _headers(input: RequestInput, ctx: Context, *, masked: bool) -> dict[str, str]:
+def _headers(input: RequestInput, ctx: Context, *, masked: bool, used: list[str] | None = None) -> dict[str, str]:
+    """The request headers; with ``masked`` secrets show as ``***``; secret values go into ``used``."""
     p = ctx.provenance
     out: dict[str, str] = {}
     static = ctx.settings.get("headers") or {}
@@ -85,6 +86,8 @@ def _headers(input: RequestInput, ctx: Context, *, masked: bool) -> dict[str, st
         value = ctx.secret(secret)
         if value is None:
             raise ConnectorFailed(f"secret `{secret}` for the {header} header is not set", transient=False)
+        if used is not None:
+            used.append(value)
         out[header] = prefix + value
     return out
 
@@ -119,7 +122,8 @@ def request(input: RequestInput, ctx: Context) -> RequestOutput:
         done = journal.get(ctx.connector, ctx.idempotency_key)
         if done is not None:
             return RequestOutput.model_validate(done)
-    headers = _headers(input, ctx, masked=False)
+    used: list[str] = []
+    headers = _headers(input, ctx, masked=False, used=used)
     what = f"{input.method} {input.url}"
     try:
         with httpx.Client(timeout=_timeout(ctx), follow_redirects=False) as client:
@@ -139,10 +143,10 @@ def request(input: RequestInput, ctx: Context) -> RequestOutput:
                                   f"max_retry_after_s ({limit:.0f} s)", transient=False)
         if wait:
             time.sleep(wait)
-        raise ConnectorFailed(f"{what}: HTTP {status} {_short(resp)}".rstrip(), transient=True)
+        raise ConnectorFailed(f"{what}: HTTP {status} {mask_secrets(_short(resp), used)}".rstrip(), transient=True)
     if status >= 400:
-        raise ConnectorFailed(f"{what}: HTTP {status} {_short(resp)}".rstrip(), transient=False)
-    out = RequestOutput(status=status, body=_body(resp))
+        raise ConnectorFailed(f"{what}: HTTP {status} {mask_secrets(_short(resp), used)}".rstrip(), transient=False)
+    out = RequestOutput(status=status, body=mask_secrets(_body(resp), used))  # a target echoing a token
     if input.method != "GET":
         journal.put(ctx.connector, ctx.idempotency_key, out.model_dump(mode="json"))
     return out
@@ -174,14 +178,15 @@ def _reconcile_request(input: RequestInput, ctx: Context) -> Reconciliation:
         return Reconciliation.unknown("no `reconcile_url` is configured for http.request")
     url = str(template).replace("{key}", quote(ctx.idempotency_key, safe=""))
     method = str(ctx.settings.get("reconcile_method", "GET")).upper()
-    headers = _headers(input, ctx, masked=False)
+    used: list[str] = []
+    headers = _headers(input, ctx, masked=False, used=used)
     try:
         with httpx.Client(timeout=_timeout(ctx)) as client:
             resp = client.request(method, url, headers=headers)
     except httpx.HTTPError as err:
         return Reconciliation.unknown(f"{method} {url}: {type(err).__name__}")
     if 200 <= resp.status_code < 300:
-        return Reconciliation.happened({"status": resp.status_code, "body": _body(resp)},
+        return Reconciliation.happened({"status": resp.status_code, "body": mask_secrets(_body(resp), used)},
                                        f"{method} {url}: HTTP {resp.status_code}")
     if resp.status_code in (404, 410):
         return Reconciliation.not_happened(f"{method} {url}: HTTP {resp.status_code}")

@@ -90,6 +90,8 @@ class HttpTarget:
             if script:
                 status, extra, text = script.pop(0)
                 return status, {"Content-Type": "text/plain", **extra}, text or f"scripted {status}"
+            if path == "/echo":  # a careless API that sends the request headers back
+                return 200, {"Content-Type": "application/json"}, json.dumps({"headers": headers})
             if path.startswith("/effects/"):  # the reconcile endpoint
                 from urllib.parse import unquote
 
