@@ -6,6 +6,8 @@ A `Runtime` binds a compiled plan to a workspace's state store. Each method is o
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -115,6 +117,10 @@ class Runtime:
 
     def admit(self, playbook: str, event: Event | Mapping[str, Any], *, claim: bool = False,
               rerun_of: str | None = None, rerun_from: str | None = None) -> str:
+        return self._admit(playbook, event, claim=claim, rerun_of=rerun_of, rerun_from=rerun_from).run_id
+
+    def _admit(self, playbook: str, event: Event | Mapping[str, Any], *, claim: bool = False,
+               rerun_of: str | None = None, rerun_from: str | None = None) -> RunState:
         """Record the run durably (event, run row, log entry) and only then return its id.
 
         With ``claim`` the run is admitted already owned by this process (``running``), so starting
@@ -141,8 +147,14 @@ class Runtime:
         with self.store.transaction() as conn:
             at = log.now_iso()
             self._snapshot(conn, plan, at)
+            payload = log.dumps(ev.payload)
+            known = conn.execute("SELECT type, payload FROM events WHERE id = ?", (ev.id,)).fetchone()
+            if known is not None and (known[0], known[1]) != (ev.type, payload):
+                # the same id with different content is a different event: events are immutable
+                digest = hashlib.sha256(f"{ev.type}\x1f{payload}".encode()).hexdigest()[:8]
+                ev = dataclasses.replace(ev, id=f"{ev.id}@{digest}")
             conn.execute("INSERT OR IGNORE INTO events(id, type, source, time, payload, received_at) "
-                         "VALUES (?,?,?,?,?,?)", (ev.id, ev.type, ev.source, ev.time, log.dumps(ev.payload), at))
+                         "VALUES (?,?,?,?,?,?)", (ev.id, ev.type, ev.source, ev.time, payload, at))
             conn.execute("INSERT INTO runs(id, playbook, plan_hash, event_id, status, created_at, updated_at, owner, "
                          "rerun_of, rerun_from) VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (run_id, playbook, plan.content_hash, ev.id, status.value, at, at,
@@ -155,7 +167,7 @@ class Runtime:
                 body["owner"] = self.owner
             log.append(conn, [(run_id, None, T.RUN_ADMITTED, body)], at)
         self.emit(Progress(run_id, None, "run", "admitted", f"{playbook} on {ev.type} {ev.id}"))
-        return run_id
+        return RunState(run_id, playbook, plan.content_hash, ev, status, at)
 
     def _snapshot(self, conn: sqlite3.Connection, plan: Plan, at: str) -> None:
         """Keep the plan a run is pinned to, so the run can resume after the workspace changes."""
@@ -185,8 +197,8 @@ class Runtime:
 
     def start(self, playbook: str, event: Event | Mapping[str, Any]) -> RunOutcome:
         """Admit a run (durably, already claimed) and execute it until it ends or waits."""
-        run_id = self.admit(playbook, event, claim=True)
-        return self._execute(run_id)
+        state = self._admit(playbook, event, claim=True)
+        return Execution(self, self.plan, state).run()  # nothing to replay: the state is the admission
 
     def resume(self, run_id: str, *, force: bool = False) -> RunOutcome:
         """Continue a run from its last durable point (after a crash, an approval, or a restart)."""

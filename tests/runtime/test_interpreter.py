@@ -360,7 +360,13 @@ def test_agent_output_is_written_as_a_record_with_provenance(rt_factory: Any) ->
     # the same event again: a new version of the same record
     rt.start("pb", {"type": "test.event", "id": "lead-1", "payload": {"title": "Heat pumps 2", "budget_eur": 1,
                                                                       "topics": []}})
+    assert [v.version for v in rt.records.history("Project", rec.id)] == [1]  # same id, new content: new event
+    again = rt.start("pb", {"type": "test.event", "id": "lead-1", "payload": {"title": "Heat pumps", "budget_eur": 900,
+                                                                              "topics": ["energy"]}})
+    assert again.status is RunStatus.COMPLETED  # the same event again: a new version of the same record
     assert [v.version for v in rt.records.history("Project", rec.id)] == [1, 2]
+    ids = [r[0] for r in rt.store.query("SELECT id FROM events ORDER BY rowid")]
+    assert ids[0] == "lead-1" and ids[1].startswith("lead-1@") and len(ids) == 2
 
 
 def test_map_calls_a_connector_per_item_with_its_own_key(tmp_path: Path, rt_factory: Any) -> None:
