@@ -108,7 +108,7 @@ def _body(resp: Any) -> Any:
 
 
 def _short(resp: Any) -> str:
-    text = resp.text.strip().replace("\n", " ")
+    text = str(resp.text).strip().replace("\n", " ")
     return text if len(text) <= _BODY_CHARS else text[:_BODY_CHARS] + "…"
 
 

@@ -136,7 +136,7 @@ def reconcile(rt: Runtime, intents: list[OpenIntent], *, actor: str) -> list[Ans
     from aios.runtime import log
 
     answers = [_ask(rt, i) for i in intents]
-    entries = []
+    entries: list[tuple[str | None, str | None, str, dict[str, Any]]] = []
     for a in answers:
         if a.reconciliation is None:
             continue
@@ -175,9 +175,11 @@ def resume_answered(rt: Runtime, answers: list[Answer]) -> list[RunOutcome]:
     by_run: dict[str, list[Answer]] = {}
     for a in answers:
         by_run.setdefault(a.intent.run_id, []).append(a)
-    done = {(a.intent.connector, a.intent.key): dict(a.reconciliation.output)
-            for a in answers if a.reconciliation is not None and a.reconciliation.outcome is Outcome.HAPPENED
-            and a.reconciliation.output is not None}
+    done: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for a in answers:
+        r = a.reconciliation
+        if r is not None and r.outcome is Outcome.HAPPENED and r.output is not None:
+            done[(a.intent.connector, a.intent.key)] = dict(r.output)
     inner = rt.connectors
     rt.connectors = _Answered(inner, done)
     try:

@@ -56,21 +56,21 @@ def show_annotation(tp: Any) -> str:
 def model_fields(tp: Any) -> tuple[dict[str, ModelField], bool] | None:
     """(fields by JSON name, whether unknown keys are accepted), or None if ``tp`` is not a model."""
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        out = {}
-        for name, f in tp.model_fields.items():
-            key = f.alias or name
-            out[key] = ModelField(key, f.annotation, f.is_required())
+        out: dict[str, ModelField] = {}
+        for name, info in tp.model_fields.items():
+            key = info.alias or name
+            out[key] = ModelField(key, info.annotation, info.is_required())
         return out, tp.model_config.get("extra") == "allow"
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         try:
             hints = typing.get_type_hints(tp)
         except Exception:
             return None
-        out = {}
+        fields: dict[str, ModelField] = {}
         for f in dataclasses.fields(tp):
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            out[f.name] = ModelField(f.name, hints.get(f.name, Any), required)
-        return out, False
+            fields[f.name] = ModelField(f.name, hints.get(f.name, Any), required)
+        return fields, False
     return None
 
 
