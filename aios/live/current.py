@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 from aios.plan.plan import Plan
 
-__all__ = ["CurrentPlan"]
+__all__ = ["CurrentPlan", "KEEP_PLANS"]
+
+KEEP_PLANS = 16  # a backstop; `retain` keeps exactly the plans that unfinished runs are pinned to
 
 
 class CurrentPlan:
@@ -34,6 +36,12 @@ class CurrentPlan:
     def known(self, plan_hash: str) -> Plan | None:
         return self._known.get(plan_hash)
 
+    def retain(self, pinned: set[str]) -> None:
+        """Forget plans no unfinished run is pinned to (the current one always stays)."""
+        with self._lock:
+            for h in [h for h in self._known if h not in pinned and h != self._plan.content_hash]:
+                del self._known[h]
+
     def on_swap(self, listener: Callable[[Plan, Plan], None]) -> None:
         """Call ``listener(old, new)`` after each swap (schedules and drop folders follow the plan)."""
         self._listeners.append(listener)
@@ -44,6 +52,9 @@ class CurrentPlan:
                 self.code_generation += 1
             old = self._plan
             self._known.setdefault(plan.content_hash, plan)
+            while len(self._known) > KEEP_PLANS:  # older ones load from their snapshots in state.db
+                oldest = next(h for h in self._known if h != plan.content_hash)
+                del self._known[oldest]
             self._plan = plan
             self.stale = False
             self.swapped_at = time.monotonic()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from aios.errors import AiosError, RunError
 from aios.live import journal
 from aios.live.console import Console
 from aios.live.current import CurrentPlan
+from aios.live.events import now_iso
 from aios.live.journal import EventStatus, JournalRow
 from aios.live.routing import route
 from aios.plan.plan import Plan
@@ -78,12 +80,13 @@ def dispatch_event(rt: Runtime, row: JournalRow) -> Dispatch:
             continue
         runs.append(run_id)
         new.append(run_id)
+    note: str | None
     if not targets:
         status, note = EventStatus.UNROUTED, f"no playbook is triggered by `{ev.type}` from `{ev.source}`"
     else:
         status, note = (EventStatus.DISPATCHED if runs else EventStatus.REJECTED), "; ".join(errors) or None
     with rt.store.transaction() as conn:
-        at = journal.now_iso()
+        at = now_iso()
         journal.mark(conn, ev.id, status, runs, note, at)
         for message in errors:
             raise_alert(conn, run_id=None, step_id=None, severity=Severity.WARNING,
@@ -96,7 +99,7 @@ def dispatch_pending(rt: Runtime, limit: int = 100) -> list[Dispatch]:
 
 
 def _iso_ago(seconds: float) -> str:
-    t = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+    t = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -130,6 +133,7 @@ class Executor:
                                                                            storage=storage_dir))
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._active: set[str] = set()
+        self._failing: dict[str, tuple[int, float]] = {}  # run id -> (failures, monotonic time of next try)
         self._lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self.outcomes: list[RunOutcome] = []  # the latest outcomes, for status and tests
@@ -141,8 +145,13 @@ class Executor:
             self._threads.append(t)
 
     def submit(self, run_id: str) -> bool:
+        """Queue a run; False when it is queued or running already, or failed lately (retried with
+        a growing delay, up to a minute, so a run that cannot resume does not spin)."""
         with self._lock:
             if run_id in self._active:
+                return False
+            failing = self._failing.get(run_id)
+            if failing is not None and time.monotonic() < failing[1]:
                 return False
             self._active.add(run_id)
         self._queue.put(run_id)
@@ -190,13 +199,16 @@ class Executor:
                     for rt in runtimes.values():
                         rt.close()
                     runtimes.clear()
+                failed = True
                 try:
                     self._execute(store, runtimes, run_id)
+                    failed = False
                 except AiosError as err:
                     self.console.line(f"run {run_id}: {err}")
                 except Exception as err:  # a bug must not take the server down; the run stays resumable
                     self.console.line(f"run {run_id}: internal error: {type(err).__name__}: {err}")
                 finally:
+                    self._note(run_id, failed)
                     with self._lock:
                         self._active.discard(run_id)
                         self._lock.notify_all()
@@ -204,6 +216,14 @@ class Executor:
             for rt in runtimes.values():
                 rt.close()
             store.close()
+
+    def _note(self, run_id: str, failed: bool) -> None:
+        with self._lock:
+            if not failed:
+                self._failing.pop(run_id, None)
+                return
+            count = self._failing.get(run_id, (0, 0.0))[0] + 1
+            self._failing[run_id] = (count, time.monotonic() + min(60.0, 0.5 * 2 ** count))
 
     def _execute(self, store: Store, runtimes: dict[str, Runtime], run_id: str) -> None:
         row = store.conn.execute("SELECT plan_hash, playbook FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -245,7 +265,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="aios-dispatch", daemon=True)
         self.dispatched = 0
-        self._error: BaseException | None = None
+        self._pruned_at = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -296,10 +316,16 @@ class Dispatcher:
         for run_id in resumable_runs(rt.store, settle_s=self.settle_s):
             if not self.executor.is_active(run_id):
                 self.executor.submit(run_id)
+        if time.monotonic() - self._pruned_at > 5.0:
+            self._pruned_at = time.monotonic()
+            pinned = {str(r[0]) for r in rt.store.conn.execute(
+                "SELECT DISTINCT plan_hash FROM runs WHERE status IN ('admitted', 'running', 'waiting', "
+                "'compensating')")}
+            self.current.retain(pinned)
         return len(done) == 50
 
     def _expire_approvals(self, rt: Runtime) -> None:
-        now = journal.now_iso()
+        now = now_iso()
         for a in approvals.listing(rt.store.conn):
             if a.expires_at and a.expires_at <= now and not self.executor.is_active(a.run_id):
                 rt.decide_expired(a)

@@ -11,6 +11,10 @@ sources read), so a reload accepts what `aios validate` accepts and reports what
 by the same renderer. A clean result is swapped in (`CurrentPlan.swap`); a failing one leaves the last
 good plan live and marks it stale.
 
+Connector modules (``connectors/*.py``) are part of the fingerprint: an edit recompiles (the compiler
+imports them to check them) and, when clean, bumps ``CurrentPlan.code_generation`` so executors resolve
+connectors afresh; the connector loader caches modules by content, so the edited code is what runs.
+
 Two watchers feed the reloader: the workspace root, not recursively (``aios.yaml``, new folders), and
 the source folders (``playbooks connectors policies prompts``) recursively. The storage folder is
 deliberately not watched: the state database changes on every step and would keep the watcher from
@@ -22,34 +26,25 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aios.compiler import CompileResult, compile_sources
 from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
-from aios.diagnostics.codes import Code, register
 from aios.diagnostics.render import SourceLines, render_text, summary
 from aios.live.console import Console
 from aios.live.current import CurrentPlan
 from aios.load.workspace_files import WORKSPACE_FILE, WorkspaceSources, discover
-from aios.span import Span
 
-__all__ = ["Reloader", "ReloadReport", "ReloadResult", "validate_text", "SOURCE_DIRS", "is_source_path",
-           "CONNECTOR_MODULE_PREFIX"]
+__all__ = ["Reloader", "ReloadReport", "ReloadResult", "validate_text", "SOURCE_DIRS", "is_source_path"]
 
 SOURCE_DIRS = ("playbooks", "connectors", "policies", "prompts")
 _SUFFIXES = {"playbooks": (".yaml", ".yml"), "connectors": (".yaml", ".yml", ".py"), "policies": (".rules",),
              "prompts": (".j2", ".jinja", ".jinja2")}
 _TEMP_SUFFIXES = ("~", ".swp", ".swx", ".tmp", ".bak", ".orig", ".part")
-CONNECTOR_MODULE_PREFIX = "aios_workspace_connectors."  # where aios.runtime.connectors imports them
-
-register(Code("connector-module-syntax", "error", "live",
-              "A workspace connector module (connectors/*.py) does not parse, so it cannot be reloaded."))
-
 
 class ReloadResult:
     SWAPPED = "swapped"  # a new plan is live
@@ -68,7 +63,6 @@ class ReloadReport:
     diagnostics: tuple[Diagnostic, ...]
     ms: float
     modules_reloaded: tuple[str, ...] = ()
-    texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def errors(self) -> int:
@@ -202,23 +196,14 @@ class Reloader:
     def compile(self) -> CompileResult:
         """Compile the workspace now (the start of `aios dev`); remembers what was read."""
         snap = self._snapshot()
-        result = self._compile(snap, snap.modules)
+        result = self._compile(snap)
         self._fingerprint = snap.fingerprint
         return result
 
-    def _compile(self, snap: _Snapshot, check_modules: dict[str, str]) -> CompileResult:
-        sink = snap.sink
-        plan = compile_sources(snap.sources, sink)
-        for rel, text in sorted(check_modules.items()):
-            try:
-                compile(text, rel, "exec")
-            except SyntaxError as err:
-                line = max((err.lineno or 1) - 1, 0)
-                col = max((err.offset or 1) - 1, 0)
-                sink.report("connector-module-syntax", f"the connector module does not parse: {err.msg}",
-                            Span.point(rel, line, col), hint="runs keep the last good plan and module until it does")
-                plan = None
-        return CompileResult(self.root, plan, sink.sorted(), snap.sources)
+    def _compile(self, snap: _Snapshot) -> CompileResult:
+        """Exactly `compile_workspace`: `discover` (done by the snapshot) then `compile_sources`."""
+        plan = compile_sources(snap.sources, snap.sink)
+        return CompileResult(self.root, plan, snap.sink.sorted(), snap.sources)
 
     # -- one reload -----------------------------------------------------------------------------
 
@@ -233,8 +218,7 @@ class Reloader:
                                    if old_fp.get(p) != snap.fingerprint.get(p)))
             if not changed:
                 return None
-            changed_modules = {p: t for p, t in snap.modules.items() if p in changed}
-            result = self._compile(snap, changed_modules)
+            result = self._compile(snap)
             self._fingerprint = snap.fingerprint
             previous = self.current.plan.content_hash
             modules: tuple[str, ...] = ()
@@ -244,8 +228,6 @@ class Reloader:
                 outcome = ReloadResult.FAILED
             else:
                 modules = tuple(p for p in changed if p.startswith("connectors/") and p.endswith(".py"))
-                if modules:
-                    _forget_modules(modules)
                 if result.plan.content_hash == previous and not modules:
                     self.current.swap(result.plan)  # clears a stale mark: the disk is good again
                     outcome = ReloadResult.SAME_PLAN
@@ -254,20 +236,20 @@ class Reloader:
                     outcome = ReloadResult.SWAPPED
             self._count += 1
             report = ReloadReport(self._count, changed, outcome, self.current.plan.content_hash, previous,
-                                  result.diagnostics, (time.perf_counter() - t0) * 1000, modules, texts)
+                                  result.diagnostics, (time.perf_counter() - t0) * 1000, modules)
             self.reports = [*self.reports[-49:], report]
-        self._announce(report)
+        self._announce(report, texts)
         if self.on_report is not None:
             self.on_report(report)
         return report
 
-    def _announce(self, report: ReloadReport) -> None:
+    def _announce(self, report: ReloadReport, texts: dict[str, str]) -> None:
         if self.console is None:
             return
         self.console.line(report.status_line())
         if report.diagnostics:
             plan_hash = report.live_hash if report.result != ReloadResult.FAILED else None
-            self.console.block(validate_text(report.diagnostics, self.root, plan_hash, report.texts))
+            self.console.block(validate_text(report.diagnostics, self.root, plan_hash, texts))
 
     # -- watching -------------------------------------------------------------------------------
 
@@ -344,10 +326,3 @@ class _AnyEvent:
 
     def is_set(self) -> bool:
         return self._a.is_set() or self._b.is_set()
-
-
-def _forget_modules(paths: Iterable[str]) -> None:
-    """Drop imported workspace connector modules so the next run on the new plan imports them again."""
-    for rel in paths:
-        stem = rel[len("connectors/"):-len(".py")].replace("/", ".")
-        sys.modules.pop(CONNECTOR_MODULE_PREFIX + stem, None)

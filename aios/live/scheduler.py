@@ -94,6 +94,7 @@ class Scheduler:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="aios-schedule", daemon=True)
+        self._checked: tuple[str, dt.datetime] | None = None  # (plan, minute) last looked at
 
     def start(self) -> None:
         self._thread.start()
@@ -106,9 +107,14 @@ class Scheduler:
         plan = self.current.plan
         if not any(pb.trigger.schedule for pb in plan.playbooks):
             return []
+        now = self.clock()
+        key = (plan.content_hash, _minute(now))
+        if key == self._checked:  # once per minute (and per plan) is enough
+            return []
         with store.transaction() as conn:
-            events = due_events(conn, plan, self.clock())
+            events = due_events(conn, plan, now)
             fresh = journal.accept(conn, events)
+        self._checked = key
         return [ev for ev, new in zip(events, fresh, strict=True) if new]
 
     def _loop(self) -> None:

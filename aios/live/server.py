@@ -69,7 +69,7 @@ def memory_retriever(root: Path, storage_dir: Path) -> Callable[[Plan], Retrieve
         except ImportError:
             return None
         try:
-            return runtime_retriever(root, plan, storage_dir)  # type: ignore[no-any-return]
+            return runtime_retriever(root, plan, storage_dir)
         except Exception:  # an unusable index must not stop runs; retrieve steps then find nothing
             return None
     return make
