@@ -151,7 +151,7 @@ def run_aios(docs: list[Doc], work: Path, source: str) -> tuple[MemoryIndex, flo
     with index.batch(bulk=True) as batch:
         for d in docs:
             batch.add(IndexDocument(id=str(d.id), kind=DocKind.NOTE, title=d.title, body=d.body,
-                                    provenance=FileSource(source, d.line_start, d.line_end)))
+                                    provenance=FileSource(source, d.line_start, d.line_end)), replace=False)
     return index, time.perf_counter() - t0
 
 
@@ -226,7 +226,7 @@ def generated_run(docs: list[Doc], queries: list[str], work: Path, n: int, repea
                 id=f"g{i}", kind=kind, title=" ".join(words[:6]), body=" ".join(words),
                 provenance=prov, tags=tuple(rng.sample(TAGS, 2)), created=updated, updated=updated,
                 fields={"status": STATUSES[rng.randrange(4)], "amount": rng.randrange(10_000) / 100,
-                        "customer": f"c{rng.randrange(500)}"}))
+                        "customer": f"c{rng.randrange(500)}"}), replace=False)
     index_s = time.perf_counter() - t0
     short = [" ".join(_FTS_WORD.findall(q.lower())[:6]) for q in queries]
     since = now - timedelta(days=365)

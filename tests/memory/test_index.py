@@ -241,3 +241,14 @@ def test_an_index_from_another_schema_version_is_rebuilt(tmp_path: Path) -> None
                                                                  '"schema_version": 0'))
     rebuilt = MemoryIndex(tmp_path / "index")
     assert rebuilt.rebuilt and rebuilt.ids() == set()
+
+
+def test_a_cleared_batch_still_replaces_a_repeated_id(index: MemoryIndex) -> None:
+    index.write([doc("old", "old", "gone after clear")])
+    with index.batch(bulk=True) as b:
+        b.clear()
+        b.add(doc("x", "first", "alpha"))
+        b.add(doc("x", "second", "beta"))
+        b.add(doc("y", "fresh", "gamma"), replace=False)
+    assert index.ids() == {"x", "y"}
+    assert index.get("x").title == "second"  # type: ignore[union-attr]
