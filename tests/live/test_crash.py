@@ -78,3 +78,38 @@ def test_kill_mid_processing_then_restart_processes_each_event_exactly_once(ws: 
     assert events == {"dispatched": EVENTS} and redelivered >= 2
     effects = Counter((ws / "ledger" / "effects.txt").read_text().split())
     assert set(effects) == accepted and set(effects.values()) == {1}
+
+
+def test_graceful_shutdown_leaves_unfinished_runs_resumable(ws: Path) -> None:
+    server = ServerProcess(ws, "serve", "--workers", "1", "--grace", "0.2")
+    try:
+        server.start()
+        with httpx.Client(timeout=10) as c:
+            for i in range(4):
+                body = json.dumps({"payload": {"delay_ms": 700}}).encode()
+                r = c.post(f"{server.url}/hooks/shop", content=body,
+                           headers=signed_headers(body, **{"x-aios-delivery": f"g-{i}"}))
+                assert r.status_code == 202
+        calls = ws / "ledger" / "calls.txt"
+        deadline = time.monotonic() + 30
+        while not (calls.exists() and calls.read_text()):  # a connector call is in flight
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.01)
+        assert server.stop() == 0  # SIGTERM
+    finally:
+        server.stop()
+    assert "1 run(s) still executing were left resumable" in server.output()
+    assert _count(ws, "SELECT count(*) FROM runs WHERE status = 'completed'") < 4
+    with ServerProcess(ws, "serve", "--workers", "2") as again:
+        deadline = time.monotonic() + 60
+        while _count(ws, "SELECT count(*) FROM runs WHERE status = 'completed'") < 4:
+            assert time.monotonic() < deadline, again.output()
+            time.sleep(0.05)
+    conn = sqlite3.connect(ws / ".aios" / "state.db")
+    try:
+        runs = Counter(r[0] for r in conn.execute("SELECT event_id FROM runs"))
+    finally:
+        conn.close()
+    assert runs == {f"g-{i}": 1 for i in range(4)}
+    effects = Counter((ws / "ledger" / "effects.txt").read_text().split())
+    assert effects == {f"g-{i}": 1 for i in range(4)}
