@@ -165,6 +165,17 @@ def fsync_commit_ms(root: Path, n: int = 300) -> float:
     return ms
 
 
+def count_commits(conn: sqlite3.Connection, run: Callable[[], None]) -> float:
+    """COMMITs per step of one run (each is one fsync under synchronous=FULL)."""
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        run()
+    finally:
+        conn.set_trace_callback(None)
+    return sum(1 for sql in seen if sql.strip().upper().startswith("COMMIT")) / STEPS
+
+
 def per_step_ms(run: Callable[[], None], runs: int, steps: int = STEPS) -> float:
     t0 = time.perf_counter()
     for _ in range(runs):
@@ -204,6 +215,8 @@ def main() -> None:
                 results[name].append(spent[name] * 1000 / (args.runs * STEPS))
         aios_side: Aios = sides["aios"]
         log_bytes, entries_per_step = aios_side.log_bytes_per_step()
+        commits = {"aios": count_commits(aios_side.runtime.store.conn, aios_side.run),
+                   "langgraph": count_commits(sides["langgraph"].conn, sides["langgraph"].run)}
         cpu = Aios(root / "ws-nosync")  # the same, without the fsync: what aios adds on top of the disk
         cpu.runtime.store.conn.execute("PRAGMA synchronous=OFF")
         for _ in range(3):
@@ -230,6 +243,8 @@ def main() -> None:
         "speedup_vs_dbos": round(med["dbos"] / med["aios"], 2),
         "log_bytes_per_step": round(log_bytes, 1),
         "log_entries_per_step": round(entries_per_step, 3),
+        "aios_commits_per_step": commits["aios"],
+        "langgraph_commits_per_step": commits["langgraph"],
         "sqlite_fsync_commit_ms": round(floor, 4),
         "aios_ms_per_step_without_fsync": round(cpu_ms, 4),
         "aios_1000_step_ms_per_step": round(long_s * 1000 / LONG, 4),
@@ -250,7 +265,8 @@ def main() -> None:
     print(f"  LangGraph+SqliteSaver  {out['langgraph_ms_per_step']:8.3f} ms/step  "
           f"({out['speedup_vs_langgraph']}x aios)")
     print(f"  DBOS on SQLite         {out['dbos_ms_per_step']:8.3f} ms/step  ({out['speedup_vs_dbos']}x aios)")
-    print(f"  one fsync'd WAL commit {out['sqlite_fsync_commit_ms']:8.3f} ms (the floor on this disk)")
+    print(f"  one fsync'd WAL commit {out['sqlite_fsync_commit_ms']:8.3f} ms (the floor on this disk); commits per "
+          f"step: aios {out['aios_commits_per_step']}, LangGraph {out['langgraph_commits_per_step']}")
     print(f"  aios without the fsync {out['aios_ms_per_step_without_fsync']:8.3f} ms/step (interpreter + SQLite CPU)")
     print(f"1,000-step run: aios {out['aios_1000_step_ms_per_step']:.3f} ms/step ({out['aios_1000_step_total_s']} s), "
           f"LangGraph {out['langgraph_1000_step_ms_per_step']:.3f} ms/step")
