@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from aios.memory.tiers import CompactReport, FullVerification
     from aios.plan.plan import Plan
 
-__all__ = ["Memory", "retrieve", "runtime_retriever", "query_from_filter", "parse_when"]
+__all__ = ["Memory", "retrieve", "runtime_retriever", "query_from_filter", "parse_when", "interleave"]
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d|w)\s*$")
 _AGE_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -98,7 +98,9 @@ class Memory:
         return add_path(self.index, self.settings, path)
 
     def search(self, query: Query, *, cold: bool = False, now: datetime | None = None) -> list[Hit]:
-        """Sync, then search the index (with ``cold``, the archived log segments as well, merged by score)."""
+        """Sync, then search the index; with ``cold``, the archived log segments too, the two rankings
+        merged by reciprocal rank (their BM25 scores come from different collections and are not
+        comparable; each hit keeps its own)."""
         from aios.memory.ranking import DEFAULT_RANKING, search
 
         self.sync()
@@ -106,7 +108,7 @@ class Memory:
         if cold:
             from aios.memory.tiers import search_cold
 
-            hits = sorted([*hits, *search_cold(self.settings, query)], key=lambda h: -h.score)[:query.limit]
+            hits = interleave(hits, search_cold(self.settings, query), query.limit)
         return hits
 
     def stats(self) -> IndexStats:
@@ -122,6 +124,18 @@ class Memory:
         from aios.memory.tiers import verify_all
 
         return verify_all(self.settings)
+
+
+def interleave(first: list[Hit], second: list[Hit], limit: int, k: int = 60) -> list[Hit]:
+    """Reciprocal rank fusion of two rankings: ``1 / (k + rank)`` summed over the lists a hit is in."""
+    fused: dict[str, float] = {}
+    by_id: dict[str, Hit] = {}
+    for ranking in (first, second):
+        for rank, hit in enumerate(ranking, 1):
+            fused[hit.id] = fused.get(hit.id, 0.0) + 1.0 / (k + rank)
+            by_id.setdefault(hit.id, hit)
+    order = sorted(fused, key=lambda i: -fused[i])
+    return [by_id[i] for i in order[:limit]]
 
 
 # -- the retrieve step -----------------------------------------------------------------------------

@@ -115,3 +115,18 @@ def test_only_old_entries_of_finished_runs_go_cold(workspace: Path, plan: Any, r
     assert mem.compact().archived_entries == 0  # nothing is 30 days old yet
     assert mem.compact(cold_after_days=0, now=LATER).archived_entries > 0
     assert mem.verify().ok
+
+
+def test_rank_fusion_keeps_the_top_of_each_ranking() -> None:
+    from aios.memory.memory import interleave
+    from aios.memory.model import FileSource, Hit
+
+    def hits(prefix: str, n: int, score: float) -> list[Hit]:
+        return [Hit(f"{prefix}{i}", DocKind.NOTE, "t", score - i, "", FileSource("f.md", 1, 1)) for i in range(n)]
+
+    live, cold = hits("live", 5, 100.0), hits("cold", 5, 1.0)  # scales that do not compare
+    merged = interleave(live, cold, 4)
+    assert [h.id for h in merged] == ["live0", "cold0", "live1", "cold1"]
+    assert merged[1].score == 1.0  # each hit keeps its own score
+    both = interleave(live[:2], [live[1], *cold[:1]], 3)
+    assert both[0].id == "live1"  # found by both rankings
