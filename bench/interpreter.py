@@ -224,6 +224,9 @@ def main() -> None:
         cpu_ms = per_step_ms(cpu.run, args.runs)
         cpu.close()
         t0 = time.perf_counter()
+        aios_side.run(f"noop{LONG}")  # cold: compiles its 1,000 templates on the way
+        long_cold_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
         aios_side.run(f"noop{LONG}")
         long_s = time.perf_counter() - t0
         long_lg = LangGraph(root, LONG)
@@ -249,6 +252,7 @@ def main() -> None:
         "aios_ms_per_step_without_fsync": round(cpu_ms, 4),
         "aios_1000_step_ms_per_step": round(long_s * 1000 / LONG, 4),
         "aios_1000_step_total_s": round(long_s, 3),
+        "aios_1000_step_cold_ms_per_step": round(long_cold_s * 1000 / LONG, 4),
         "langgraph_1000_step_ms_per_step": round(long_lg_s * 1000 / LONG, 4),
         "target_ms_per_step": TARGET_MS,
         "meets_target": med["aios"] <= TARGET_MS,
@@ -268,7 +272,8 @@ def main() -> None:
     print(f"  one fsync'd WAL commit {out['sqlite_fsync_commit_ms']:8.3f} ms (the floor on this disk); commits per "
           f"step: aios {out['aios_commits_per_step']}, LangGraph {out['langgraph_commits_per_step']}")
     print(f"  aios without the fsync {out['aios_ms_per_step_without_fsync']:8.3f} ms/step (interpreter + SQLite CPU)")
-    print(f"1,000-step run: aios {out['aios_1000_step_ms_per_step']:.3f} ms/step ({out['aios_1000_step_total_s']} s), "
+    print(f"1,000-step run: aios {out['aios_1000_step_ms_per_step']:.3f} ms/step ({out['aios_1000_step_total_s']} s; "
+          f"{out['aios_1000_step_cold_ms_per_step']:.3f} ms/step on the first run, compiling its templates), "
           f"LangGraph {out['langgraph_1000_step_ms_per_step']:.3f} ms/step")
     print(f"log: {out['log_bytes_per_step']} bytes and {out['log_entries_per_step']} entries per step")
 
