@@ -120,22 +120,15 @@ def dev(host: str, port: int, workers: int, max_body: int, grace: float, no_sche
 
 def _wait_until_clean(reloader: Any, console: Any) -> Any:
     """Before the first good plan: recompile on each change until the workspace compiles."""
-    import watchfiles
+    import threading
 
-    from aios.live.reload import SOURCE_DIRS, is_source_path, validate_text
-
-    paths = [reloader.root, *(reloader.root / d for d in SOURCE_DIRS if (reloader.root / d).is_dir())]
+    stop = threading.Event()
     try:
-        for _ in watchfiles.watch(*paths, watch_filter=lambda _c, p: is_source_path(reloader.root, p),
-                                  step=reloader.step_ms, force_polling=reloader.force_polling, raise_interrupt=True):
-            result = reloader.compile()
-            console.block(validate_text(result.diagnostics, result.root,
-                                        result.plan.content_hash if result.plan else None))
-            if result.plan is not None:
-                return result
+        return reloader.wait_until_clean(stop)
     except KeyboardInterrupt:
         return None
-    return None
+    finally:
+        stop.set()
 
 
 def _read_payload(spec: str) -> Any:
@@ -183,9 +176,8 @@ def emit(event_type: str, payload_spec: str, event_id: str | None, source: str, 
         fail(str(err), EXIT_USAGE)
     storage = storage_dir(root)
     store = journal.open_store(storage)
-    with store:
-        with store.transaction() as conn:
-            fresh = journal.accept(conn, [event])[0]
+    with store, store.transaction() as conn:
+        fresh = journal.accept(conn, [event])[0]
     report: dict[str, Any] = {"event": event.id, "type": event.type, "duplicate": not fresh, "queued": True,
                               "runs": []}
     lock = ServerLock(storage)

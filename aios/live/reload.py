@@ -255,6 +255,40 @@ class Reloader:
 
     def watch(self, stop: threading.Event) -> None:
         """Reload on every change until ``stop`` is set (blocking; run it on a thread)."""
+
+        def on_change() -> bool:
+            try:
+                self.reload()
+            except Exception as err:  # never let one bad reload end `aios dev`
+                if self.console is not None:
+                    self.console.line(f"reload failed: {type(err).__name__}: {err}")
+            return True
+
+        self._watch_loop(stop, on_change)
+
+    def wait_until_clean(self, stop: threading.Event) -> CompileResult | None:
+        """Before there is a good plan: recompile on each change until the workspace compiles."""
+        found: list[CompileResult] = []
+
+        def on_change() -> bool:
+            before = self._fingerprint
+            result = self.compile()
+            if self._fingerprint == before:
+                return True
+            if self.console is not None:
+                self.console.block(validate_text(result.diagnostics, self.root,
+                                                 result.plan.content_hash if result.plan else None))
+            if result.plan is not None:
+                found.append(result)
+                return False
+            return True
+
+        self._watch_loop(stop, on_change)
+        return found[0] if found else None
+
+    def _watch_loop(self, stop: threading.Event, on_change: Callable[[], bool]) -> None:
+        """Call ``on_change`` after each batch of changes (and once when the watchers are surely in
+        place, to catch an edit made while they were starting), until it returns False or ``stop``."""
         changes: queue.SimpleQueue[bool] = queue.SimpleQueue()
         restart = threading.Event()
         watchers: list[threading.Thread] = []
@@ -291,11 +325,8 @@ class Reloader:
                     for t in watchers:
                         t.join()
                     start_watchers()
-                try:
-                    self.reload()
-                except Exception as err:  # never let one bad reload end `aios dev`
-                    if self.console is not None:
-                        self.console.line(f"reload failed: {type(err).__name__}: {err}")
+                if not on_change():
+                    break
         finally:
             restart.set()
             for t in watchers:
@@ -308,12 +339,15 @@ class Reloader:
         def relevant(_change: object, path: str) -> bool:
             return is_source_path(self.root, path)
 
+        ready = False
         try:
-            for _ in watchfiles.watch(*paths, watch_filter=relevant, debounce=self.debounce_ms, step=self.step_ms,
-                                      stop_event=halt, rust_timeout=1000, yield_on_timeout=False,
-                                      raise_interrupt=False, force_polling=self.force_polling,
-                                      poll_delay_ms=100, recursive=recursive):
-                out.put(True)
+            for batch in watchfiles.watch(*paths, watch_filter=relevant, debounce=self.debounce_ms,
+                                          step=self.step_ms, stop_event=halt, rust_timeout=500,
+                                          yield_on_timeout=True, raise_interrupt=False,
+                                          force_polling=self.force_polling, poll_delay_ms=100, recursive=recursive):
+                if batch or not ready:  # the first timeout: watching for sure, look once for missed edits
+                    out.put(True)
+                ready = True
         except FileNotFoundError:  # the folder went away; the loop restarts the watchers
             out.put(True)
 

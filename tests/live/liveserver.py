@@ -37,6 +37,15 @@ class ServerProcess:
         self._cond = threading.Condition()
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
+        self.launch()
+        line = self.wait_for(_LISTENING.pattern, timeout)
+        match = _LISTENING.search(line)
+        assert match, line
+        self.url = match.group(1)
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to listen."""
         env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", SHOP_ENV: SHOP_SECRET, "PYTHONUNBUFFERED": "1"}
         env.pop(UNSET_ENV, None)
         env.pop("AIOS_ACTOR", None)
@@ -46,11 +55,6 @@ class ServerProcess:
                                      stderr=subprocess.STDOUT, text=True, env=env)
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
-        line = self.wait_for(_LISTENING.pattern, timeout)
-        match = _LISTENING.search(line)
-        assert match, line
-        self.url = match.group(1)
-        return self
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None

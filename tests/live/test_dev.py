@@ -68,3 +68,17 @@ def test_dev_reloads_while_serving(ws: Path) -> None:
         health = client.get("/healthz").json()
         assert health["stale"] is False and health["plan"] != good
     assert "stopped" in srv.output().splitlines()[-1]
+
+
+def test_dev_waits_for_a_clean_workspace_before_serving(ws: Path) -> None:
+    notes = ws / "playbooks" / "notes.yaml"
+    notes.write_text(NOTES_PLAYBOOK.replace("needs: [check]", "needs: [chek]"))
+    srv = ServerProcess(ws, "dev")
+    try:
+        srv.launch()
+        srv.wait_for("waiting for a fix", timeout=60)
+        assert "unknown step `chek`" in srv.output() and "listening on" not in srv.output()
+        notes.write_text(NOTES_PLAYBOOK)
+        srv.wait_for(r"listening on http://127\.0\.0\.1:\d+", timeout=60)
+    finally:
+        srv.stop()

@@ -218,3 +218,18 @@ def test_emit_without_a_server_processes_the_event_itself(ws: Path) -> None:
         runs = store.query("SELECT event_id FROM runs ORDER BY event_id")
     assert rows == {"n-1": "dispatched", "n-2": "dispatched"}  # the queued one was processed too
     assert [r[0] for r in runs] == ["n-1", "n-2"]
+
+
+def test_webhook_source_without_a_secret_is_a_positioned_warning(ws: Path) -> None:
+    from aios.diagnostics import Severity
+    from aios.live.checks import environment_notes, live_diagnostics
+
+    orders = ws / "playbooks" / "orders.yaml"
+    orders.write_text(orders.read_text().replace("trigger: {webhook: shop}", "trigger: {webhook: shoppe}"))
+    plan = _plan(ws)
+    diags = live_diagnostics(plan)
+    assert [(d.code, d.severity, d.span.file if d.span else None) for d in diags] == [
+        ("webhook-secret-missing", Severity.WARNING, "playbooks/orders.yaml")]
+    assert "webhook_shoppe" in (diags[0].hint or "")
+    os.environ.pop("AIOS_TEST_SHOP_SECRET", None)
+    assert any("AIOS_TEST_SHOP_SECRET" in n for n in environment_notes(plan))
