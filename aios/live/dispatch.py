@@ -95,7 +95,21 @@ def dispatch_event(rt: Runtime, row: JournalRow) -> Dispatch:
 
 
 def dispatch_pending(rt: Runtime, limit: int = 100) -> list[Dispatch]:
-    return [dispatch_event(rt, row) for row in journal.pending(rt.store.conn, limit)]
+    """Dispatch up to ``limit`` pending events in arrival order; events no playbook listens to are
+    marked together in one transaction."""
+    rows = journal.pending(rt.store.conn, limit)
+    unrouted = [r for r in rows if not route(rt.plan, r.event)]
+    out: list[Dispatch] = []
+    if unrouted:
+        with rt.store.transaction() as conn:
+            at = now_iso()
+            for r in unrouted:
+                note = f"no playbook is triggered by `{r.event.type}` from `{r.event.source}`"
+                journal.mark(conn, r.event.id, EventStatus.UNROUTED, (), note, at)
+                out.append(Dispatch(r.event.id, r.event.type, EventStatus.UNROUTED, (), (), note))
+    skip = {r.event.id for r in unrouted}
+    out.extend(dispatch_event(rt, row) for row in rows if row.event.id not in skip)
+    return out
 
 
 def _iso_ago(seconds: float) -> str:
