@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aios.errors import UsageError
+from aios.errors import AiosError, RunError, UsageError
 from aios.memory.model import DocKind, FieldFilter, Hit, Query
 from aios.memory.settings import MemorySettings
 
@@ -230,14 +230,20 @@ Retriever = Callable[[str, int, Mapping[str, Any], "float | None"], list[dict[st
 
 
 def runtime_retriever(root: Path, plan: Plan, storage: Path | None = None) -> Retriever:
-    """The callable ``aios.runtime.Runtime(retriever=…)`` takes. The index opens on first use."""
+    """The callable ``aios.runtime.Runtime(retriever=…)`` takes. The index opens on first use; a bad
+    filter or an unusable index raises ``RunError``, which fails the step with the reason."""
     memory = Memory.for_workspace(Path(root), plan, storage)
     default_half_life = plan.settings.half_life_days
 
     def retriever(text: str, top_k: int, filters: Mapping[str, Any], half_life_days: float | None
                   ) -> list[dict[str, Any]]:
-        query = query_from_filter(text, top_k, filters or {},
-                                  half_life_days if half_life_days is not None else default_half_life)
-        return [hit.to_json() for hit in memory.search(query)]
+        try:
+            query = query_from_filter(text, top_k, filters or {},
+                                      half_life_days if half_life_days is not None else default_half_life)
+            return [hit.to_json() for hit in memory.search(query)]
+        except RunError:
+            raise
+        except AiosError as err:  # a bad filter or an unusable index fails the step, with the reason
+            raise RunError(f"retrieve: {err}") from err
 
     return retriever

@@ -226,3 +226,13 @@ def test_a_missing_state_store_is_not_an_error(tmp_path: Path) -> None:
     assert mem.search(Query("rush jobs"))
     assert not (ws / ".aios" / "state.db").exists()
     assert mem.stats().documents == 3
+
+
+def test_a_bad_retrieve_filter_fails_the_step_with_its_reason(workspace: Path, plan: Any) -> None:
+    from aios.errors import RunError
+    from aios.memory import runtime_retriever
+
+    retriever = runtime_retriever(workspace, plan)
+    assert retriever("rush jobs", 2, {"kind": "note"}, None)
+    with pytest.raises(RunError, match="unknown kind `notes`"):
+        retriever("rush jobs", 2, {"kind": "notes"}, None)
