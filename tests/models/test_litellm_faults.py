@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_server import FakeOpenAI, hang, raw, reply, status
-from planbuild import make_plan, record, step, tpl
 
 from aios.models import BudgetExceeded, ModelAdapter, ModelError, ModelRequest
 from aios.plan.plan import Agent, ModelRoute, RecordWrite, Secret, StepKind
 from aios.runtime.interpreter import Runtime
 from aios.runtime.runstate import RunStatus
+from tests.runtime.planbuild import make_plan, record, step, tpl
+
+from .openai_server import FakeOpenAI, hang, raw, reply, status
 
 NOTE = record("Note", title="str", words="int")
 GOOD = {"title": "Heat pumps", "words": 120}

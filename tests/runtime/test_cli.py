@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from workspace import write_workspace
 
 from aios.cli.main import COMMANDS, cli
+
+from .workspace import write_workspace
 
 RUNTIME_COMMANDS = ["run", "runs", "approvals", "approve", "reject", "alerts", "records", "log"]
 

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from ledger import counts
 
 from aios.runtime import log
 from aios.runtime.store import Store
+
+from .ledger import counts
 
 CHILD = Path(__file__).parent / "crash_child.py"
 KILLS = 60

@@ -9,10 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger import apply as ledger_apply
-from ledger import counts
-from ledger import undo as ledger_undo
-from planbuild import connector, make_plan, record, step, tpl, tv, with_policies
 
 from aios.errors import RunError
 from aios.plan.plan import (
@@ -31,6 +27,11 @@ from aios.runtime.connectors import ConnectorCall, ConnectorFailed, ConnectorReg
 from aios.runtime.interpreter import Runtime
 from aios.runtime.runstate import RunStatus
 from aios.runtime.store import Store
+
+from .ledger import apply as ledger_apply
+from .ledger import counts
+from .ledger import undo as ledger_undo
+from .planbuild import connector, make_plan, record, step, tpl, tv, with_policies
 
 FAST = RetryPolicy(max_retries=3, base_s=0.001, max_s=0.002)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from planbuild import record
 
 from aios.runtime.records import RecordInvalid, RecordStore
 from aios.runtime.store import Store
+
+from .planbuild import record
 
 PROJECT = record("Project", title="str", budget_eur="decimal", topics="list[str]", status="enum[open, done]",
                  deadline="date?")
