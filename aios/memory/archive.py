@@ -22,12 +22,12 @@ from typing import Any
 
 from aios.errors import StorageError
 from aios.memory.store_reader import LogRow
+from aios.runtime.log import GENESIS, entry_hash
 
-__all__ = ["SEGMENT_FORMAT", "SegmentHeader", "SegmentCheck", "ArchiveVerification", "segment_name",
-           "write_segment", "read_segment", "verify_segments"]
+__all__ = ["SEGMENT_FORMAT", "GENESIS", "SegmentHeader", "SegmentCheck", "ArchiveVerification", "segment_name",
+           "write_segment", "read_segment", "verify_segments", "iter_archived"]
 
 SEGMENT_FORMAT = "aios-log-segment"
-GENESIS = b"\x00" * 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +120,6 @@ def _row(d: dict[str, Any]) -> LogRow:
 
 def _check(path: Path, prev: bytes, expected_last: bytes | None = None,
            expected_range: tuple[int, int] | None = None) -> SegmentCheck:
-    from aios.runtime.log import entry_hash
-
     name = path.name
     try:
         header, rows = read_segment(path)
