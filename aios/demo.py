@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,40 +45,10 @@ def _copy_workspace(src: Path, dst: Path) -> None:
             shutil.copy2(p, dst / part)
 
 
-def _social_queue(call: Any) -> Mapping[str, Any]:
-    """Stand-in for the workspace's social.schedule: one JSON file per post in the queue folder."""
-    queue = call.path_in_workspace(str(call.settings.get("queue", "outbox/social")))
-    queue.mkdir(parents=True, exist_ok=True)
-    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in call.idempotency_key)
-    tmp = queue / f".{name}.tmp"
-    tmp.write_text(json.dumps({**dict(call.input), "key": call.idempotency_key}), encoding="utf-8")
-    os.replace(tmp, queue / f"{name}.json")  # the same key always lands on the same file: idempotent
-    return {"post_id": name, "scheduled_for": "2026-01-05T09:00:00Z"}
-
-
-def _social_cancel(call: Any) -> Mapping[str, Any]:
-    queue = call.path_in_workspace(str(call.settings.get("queue", "outbox/social")))
-    target = queue / f"{call.input['post_id']}.json"
-    existed = target.exists()
-    if existed:
-        target.unlink()
-    return {"cancelled": existed}
-
-
-_STAND_INS = {"social.schedule": _social_queue, "social.cancel": _social_cancel}
-
-
 def _connectors(root: Path, plan: Any) -> Any:
-    from aios.runtime.connectors import ConnectorFailed, ConnectorRegistry
+    from aios.runtime.connectors import ConnectorRegistry
 
-    registry = ConnectorRegistry(root)
-    for name, fn in _STAND_INS.items():
-        try:
-            registry.resolve(plan, name)
-        except ConnectorFailed as err:
-            print(f"  note: {err}; the demo uses a stand-in that queues posts as files")
-            registry.register(name, fn)
-    return registry
+    return ConnectorRegistry(root)
 
 
 def main(argv: list[str] | None = None) -> int:

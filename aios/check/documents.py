@@ -44,6 +44,16 @@ _SECRETISH = re.compile(r"(password|passwd|token|api_key|apikey|secret)$", re.I)
 _KEYISH = re.compile(r"^(sk-|xox[bp]-|ghp_|AKIA)[A-Za-z0-9_-]{8,}")
 
 
+def _valid_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def check_duplicates(ctx: CheckContext, docs: Iterable[SpecDocument]) -> list[SpecDocument]:
     """Keep the first document of each (kind, name); report the others."""
     first: dict[tuple[str, str], SpecDocument] = {}
@@ -110,11 +120,15 @@ def build_workspace(ctx: CheckContext, doc: SpecDocument | None) -> tuple[Worksp
                 ctx.sink.report("secret-literal", f"`{cname}.{key}` looks like a secret written inline",
                                 doc.spans.value(path),
                                 hint=f"declare it under `secrets:` and write `{key}_secret: <name>` instead")
+    if not _valid_timezone(ws.runtime.timezone):
+        ctx.sink.report("invalid-value", f"unknown time zone `{ws.runtime.timezone}`",
+                        doc.spans.value(("runtime", "timezone")),
+                        hint="use an IANA name such as `Europe/Stockholm`, `America/New_York` or `UTC`")
     settings = WorkspaceSettings(
         name=ws.name, storage=ws.storage, default_model=ws.default_model, knowledge_dir=ws.memory.knowledge_dir,
         half_life_days=ws.memory.half_life_days, cold_after_days=ws.memory.cold_after_days,
         embedding_route=ws.memory.embedding, max_cost_usd_per_run=ws.runtime.max_cost_usd_per_run,
-        step_timeout_s=ws.runtime.step_timeout_s, actor=ws.runtime.actor,
+        step_timeout_s=ws.runtime.step_timeout_s, actor=ws.runtime.actor, timezone=ws.runtime.timezone,
         connector_settings=tuple((k, literal_tree(v)) for k, v in sorted(ws.connectors.items())),
     )
     return settings, tuple(routes), secrets

@@ -267,6 +267,7 @@ class WorkspaceSettings:
     max_cost_usd_per_run: float | None = None
     step_timeout_s: float = 300.0
     actor: str = "operator"
+    timezone: str = "UTC"
     connector_settings: tuple[tuple[str, TValue], ...] = ()
 
 

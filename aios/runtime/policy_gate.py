@@ -13,7 +13,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aios.plan.plan import Plan
 
@@ -51,11 +53,26 @@ class RunFacts:
     started_at: str
 
 
+def _zone(name: str) -> ZoneInfo | Any:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # the compiler reports unknown zones; be safe here
+        return UTC
+
+
 class PolicyGate:
-    def __init__(self, plan: Plan, actor: str = "operator") -> None:
+    """``root`` (the workspace) lets decisions carry the git commit the policies were read at; ``now``
+    is read in the workspace's time zone, so weekday and hour rules mean the operator's local time."""
+
+    def __init__(self, plan: Plan, actor: str = "operator", root: Path | None = None) -> None:
         self.compiled = plan.policies.compiled
         self.policy_hash = plan.policies.content_hash
         self.actor = actor
+        self.zone = _zone(plan.settings.timezone)
+        if root is not None and self.active and hasattr(self.compiled, "with_git_commit"):
+            from aios.policy.gitinfo import head_commit
+
+            self.compiled = self.compiled.with_git_commit(head_commit(root))
         self._default = Verdict(Effect.ALLOW, DEFAULT_RULE, "no policy rules: default allow",
                                 record={"effect": "allow", "rule": DEFAULT_RULE, "by_default": True,
                                         "reason": "no policy rules: default allow"})
@@ -99,13 +116,13 @@ class PolicyGate:
         try:
             from aios.policy.context import DecisionContext, RunInfo, parse_datetime
 
-            now = datetime.now(UTC)
+            now = datetime.now(self.zone)
             run_info = RunInfo(run.id, run.playbook, run.cost_usd, run.steps_taken,
                                parse_datetime(run.started_at, "run.started_at"))
             decision = self.compiled.decide(build(DecisionContext, now, run_info))
             effect = Effect(decision.effect.label)
             rule = ",".join(decision.rule_ids) or DEFAULT_RULE
-            record = decision.to_json(include_input=False)
+            record = decision.to_json(include_input=True)  # `aios policy diff` replays these inputs
             record["rule"] = rule
             return Verdict(effect, rule, str(decision.reason), tuple(decision.approvers), decision.timeout_s,
                            record)
