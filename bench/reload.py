@@ -57,10 +57,10 @@ def reload_latencies(ws: Path, target: Path, edits: int) -> list[float]:
     """Edit ``target`` ``edits`` times; for each, seconds from the save to the swap."""
     from aios.live.console import Console
     from aios.live.current import CurrentPlan
-    from aios.live.reload import Reloader
+    from aios.live.reload import STEP_MS, Reloader
 
     failures: list[str] = []
-    reloader = Reloader(ws, None, Console(io.StringIO()), step_ms=50,
+    reloader = Reloader(ws, None, Console(io.StringIO()), step_ms=STEP_MS,
                         on_report=lambda r: failures.append(r.status_line()) if r.result == "failed" else None)
     first = reloader.compile()
     if first.plan is None:

@@ -86,7 +86,7 @@ def serve(host: str, port: int, workers: int, max_body: int, grace: float, no_sc
 @_grace
 @_no_schedules
 @_no_drops
-@click.option("--step-ms", default=50, show_default=True, type=click.IntRange(10, 2000),
+@click.option("--step-ms", default=30, show_default=True, type=click.IntRange(10, 2000),
               help="Quiet time after a file change before reloading (editors write in several steps).")
 @click.option("--poll", is_flag=True, help="Poll the file system instead of OS notifications (network mounts).")
 @workspace_option

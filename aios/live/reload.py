@@ -39,8 +39,9 @@ from aios.live.console import Console
 from aios.live.current import CurrentPlan
 from aios.load.workspace_files import WORKSPACE_FILE, WorkspaceSources, discover
 
-__all__ = ["Reloader", "ReloadReport", "ReloadResult", "validate_text", "SOURCE_DIRS", "is_source_path"]
+__all__ = ["STEP_MS", "Reloader", "ReloadReport", "ReloadResult", "validate_text", "SOURCE_DIRS", "is_source_path"]
 
+STEP_MS = 30  # quiet time before a reload: longer than an editor save takes, short enough to feel instant
 SOURCE_DIRS = ("playbooks", "connectors", "policies", "prompts")
 _SUFFIXES = {"playbooks": (".yaml", ".yml"), "connectors": (".yaml", ".yml", ".py"), "policies": (".rules",),
              "prompts": (".j2", ".jinja", ".jinja2")}
@@ -152,7 +153,7 @@ class _Snapshot:
 
 class Reloader:
     def __init__(self, root: Path, current: CurrentPlan | None, console: Console | None = None, *,
-                 step_ms: int = 50, debounce_ms: int = 1600, force_polling: bool | None = None,
+                 step_ms: int = STEP_MS, debounce_ms: int = 1600, force_polling: bool | None = None,
                  on_report: Callable[[ReloadReport], None] | None = None, stable_tries: int = 8) -> None:
         self.root = root.resolve()
         self.current = current

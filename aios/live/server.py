@@ -57,7 +57,7 @@ class ServeOptions:
     schedules: bool = True
     drops: bool = True
     reload: bool = False
-    step_ms: int = 50
+    step_ms: int = 30
     force_polling: bool | None = None
 
 

@@ -34,7 +34,7 @@ class Harness:
         self.root = root
         self.out = io.StringIO()
         self.reports: queue.Queue[ReloadReport] = queue.Queue()
-        self.reloader = Reloader(root, None, Console(self.out), step_ms=50, on_report=self.reports.put)
+        self.reloader = Reloader(root, None, Console(self.out), on_report=self.reports.put)
         result = self.reloader.compile()
         assert result.plan is not None, result.diagnostics
         self.current = CurrentPlan(result.plan)
