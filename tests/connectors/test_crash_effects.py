@@ -10,7 +10,6 @@ The kill harness is the interpreter's own (tests/runtime/test_crash.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -24,7 +23,6 @@ import pytest
 from aios.connectors.mail import message_id_for
 from aios.runtime import log
 from aios.runtime.store import Store
-from tests.conftest import ROOT
 from tests.connectors.servers import HttpTarget, SmtpTarget
 from tests.connectors.workspace import write_workspace
 
@@ -38,14 +36,9 @@ PHASES = {0: "elsewhere", 1: "inside COMMIT", 2: "inside a connector call"}
 
 def _harness() -> ModuleType:
     """The interpreter crash test's kill helpers (``_kill_when``, ``_open_runs``)."""
-    runtime_tests = ROOT / "tests" / "runtime"
-    if str(runtime_tests) not in sys.path:
-        sys.path.insert(0, str(runtime_tests))  # its `from ledger import counts`
-    spec = importlib.util.spec_from_file_location("aios_runtime_crash_harness", runtime_tests / "test_crash.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from tests.runtime import test_crash
+
+    return test_crash
 
 
 def _playbook(http: HttpTarget) -> str:
