@@ -11,6 +11,7 @@ journaled, and only moves the file.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 from aios.live import journal
 from aios.live.console import Console
 from aios.live.current import CurrentPlan
-from aios.live.events import LiveEvent, drop_event
+from aios.live.events import INLINE_LIMIT, LiveEvent, drop_event
 from aios.live.routing import drop_folders
 from aios.plan.plan import Plan
 from aios.runtime.store import Store
@@ -34,6 +35,20 @@ _PARTIAL = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp", "~"
 
 def is_partial_name(name: str) -> bool:
     return name.startswith((".", "#")) or name.lower().endswith(_PARTIAL)
+
+
+def _read(path: Path) -> tuple[str, int, bytes | None]:
+    """SHA-256 and size of a file read in chunks; the bytes too when small enough to inline."""
+    digest = hashlib.sha256()
+    kept = bytearray()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            if size <= INLINE_LIMIT:
+                kept += chunk
+    return digest.hexdigest(), size, bytes(kept) if size <= INLINE_LIMIT else None
 
 
 def _archive(src: Path, dest: Path) -> None:
@@ -68,15 +83,15 @@ def scan_folder(root: Path, storage_dir: Path, store: Store, folder: str, *, set
             if now_ns - before.st_mtime_ns < settle_ms * 1_000_000:
                 settling += 1
                 continue
-            data = Path(entry.path).read_bytes()
+            sha, size, content = _read(Path(entry.path))
             after = os.stat(entry.path, follow_symlinks=False)
         except OSError:
             continue
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(data) != after.st_size:
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != after.st_size:
             settling += 1
             continue
         media = mimetypes.guess_type(entry.name)[0]
-        ev = drop_event(folder, entry.name, data, after.st_mtime_ns, media, archive_rel)
+        ev = drop_event(folder, entry.name, size, sha, after.st_mtime_ns, media, archive_rel, content)
         with store.transaction() as conn:
             fresh = journal.accept(conn, [ev])[0]
         _archive(Path(entry.path), storage_dir / "drops" / ev.id / entry.name)

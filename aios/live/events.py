@@ -32,7 +32,7 @@ from typing import Any
 from aios.errors import AiosError
 
 __all__ = ["LiveEvent", "EventError", "now_iso", "webhook_event", "emitted_event", "schedule_event",
-           "drop_event", "EVENT_TYPE", "ENVELOPE_KEYS"]
+           "drop_event", "EVENT_TYPE", "ENVELOPE_KEYS", "INLINE_LIMIT"]
 
 EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 _EVENT_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
@@ -138,26 +138,30 @@ def schedule_event(playbook: str, tick: dt.datetime, *, missed: bool = False) ->
                      {"playbook": playbook, "scheduled_for": stamp, "missed": missed})
 
 
-def drop_event(folder: str, name: str, data: bytes, mtime_ns: int, media_type: str | None,
-               archive_dir: str) -> LiveEvent:
-    """A file that appeared in a drop folder. The id covers name, content and modification time, so
-    the same file seen again after a crash is the same event, while a new drop of it is a new one.
-    ``payload.file.path`` is where the file is kept once accepted (``<archive_dir>/<id>/<name>``)."""
-    sha = hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256(f"{folder}\x1f{name}\x1f{len(data)}\x1f{mtime_ns}\x1f{sha}".encode()).hexdigest()[:24]
+INLINE_LIMIT = 256 * 1024  # a dropped file's content goes into the payload up to this size
+
+
+def drop_event(folder: str, name: str, size: int, sha256: str, mtime_ns: int, media_type: str | None,
+               archive_dir: str, content: bytes | None = None) -> LiveEvent:
+    """A file that appeared in a drop folder. The id covers name, size, content hash and modification
+    time, so the same file seen again after a crash is the same event, while a new drop of it is a new
+    one. ``payload.file.path`` is where the file is kept once accepted (``<archive_dir>/<id>/<name>``);
+    ``content`` (the bytes, for files up to `INLINE_LIMIT`) fills ``text`` and, for ``.json``, ``json``."""
+    digest = hashlib.sha256(f"{folder}\x1f{name}\x1f{size}\x1f{mtime_ns}\x1f{sha256}".encode()).hexdigest()[:24]
     eid = f"drop_{digest}"
-    text: str | None
-    try:
-        text = data.decode("utf-8") if len(data) <= 256 * 1024 else None
-    except UnicodeDecodeError:
-        text = None
+    text: str | None = None
+    if content is not None and len(content) <= INLINE_LIMIT:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
     parsed: Any = None
     if text is not None and name.lower().endswith(".json"):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError:
             parsed = None
-    payload = {"file": {"name": name, "path": f"{archive_dir}/{eid}/{name}", "size": len(data), "sha256": sha,
+    payload = {"file": {"name": name, "path": f"{archive_dir}/{eid}/{name}", "size": size, "sha256": sha256,
                         "media_type": media_type},
                "text": text, "json": parsed}
     return LiveEvent(eid, "file.dropped", f"file_drop:{folder}", now_iso(), payload)

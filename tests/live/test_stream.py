@@ -65,11 +65,13 @@ def test_emitted_schedule_and_drop_ids_are_stable() -> None:
     tick = dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)
     assert schedule_event("nightly", tick).id == schedule_event("nightly", tick, missed=True).id
     assert schedule_event("nightly", tick).id != schedule_event("nightly", tick + dt.timedelta(days=1)).id
-    d1 = drop_event("inbox", "a.json", b'{"x": 1}', 10, "application/json", ".aios/drops")
+    d1 = drop_event("inbox", "a.json", 8, "ab", 10, "application/json", ".aios/drops", b'{"x": 1}')
     assert d1.payload["json"] == {"x": 1} and d1.payload["file"]["path"] == f".aios/drops/{d1.id}/a.json"
-    assert d1.id != drop_event("inbox", "a.json", b'{"x": 1}', 11, None, ".aios/drops").id
-    binary = drop_event("inbox", "b.bin", b"\xff\x00", 1, None, "d")
+    assert d1.id != drop_event("inbox", "a.json", 8, "ab", 11, None, ".aios/drops", b'{"x": 1}').id
+    binary = drop_event("inbox", "b.bin", 2, "cd", 1, None, "d", b"\xff\x00")
     assert binary.payload["text"] is None and binary.payload["json"] is None
+    big = drop_event("inbox", "big.json", 10**9, "ef", 1, None, "d")  # too large to inline
+    assert big.payload["text"] is None and big.payload["file"]["size"] == 10**9
 
 
 def test_routing_by_type_and_by_source(ws: Path) -> None:
@@ -79,7 +81,7 @@ def test_routing_by_type_and_by_source(ws: Path) -> None:
     assert names(webhook_event("shop", b"{}")) == ["orders"]
     assert names(webhook_event("shop", b"{}", event_type="note.requested")) == ["notes", "orders"]
     assert names(webhook_event("quiet", b"{}")) == []
-    assert names(drop_event("inbox", "x", b"", 1, None, "d")) == ["inbox"]
+    assert names(drop_event("inbox", "x", 0, "", 1, None, "d")) == ["inbox"]
     assert names(schedule_event("nightly", dt.datetime(2026, 1, 1, 3, 0))) == ["nightly"]
     sources = webhook_sources(plan)
     assert sources["shop"].env == "AIOS_TEST_SHOP_SECRET" and sources["shop"].playbooks == ("orders",)
@@ -233,3 +235,20 @@ def test_webhook_source_without_a_secret_is_a_positioned_warning(ws: Path) -> No
     assert "webhook_shoppe" in (diags[0].hint or "")
     os.environ.pop("AIOS_TEST_SHOP_SECRET", None)
     assert any("AIOS_TEST_SHOP_SECRET" in n for n in environment_notes(plan))
+
+
+def test_large_dropped_file_is_hashed_not_inlined(ws: Path) -> None:
+    import hashlib
+
+    storage = ws / ".aios"
+    (ws / "inbox").mkdir()
+    data = os.urandom(300 * 1024 + 7)
+    (ws / "inbox" / "scan.pdf").write_bytes(data)
+    old = time.time() - 5
+    os.utime(ws / "inbox" / "scan.pdf", (old, old))
+    with journal.open_store(storage) as store:
+        events, _ = scan_folder(ws, storage, store, "inbox")
+    [ev] = events
+    assert ev.payload["file"]["sha256"] == hashlib.sha256(data).hexdigest() and ev.payload["file"]["size"] == len(data)
+    assert ev.payload["text"] is None and ev.payload["file"]["media_type"] == "application/pdf"
+    assert (ws / ev.payload["file"]["path"]).read_bytes() == data
