@@ -1,16 +1,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from .workspace import write_workspace
 
-from workspace import write_workspace  # noqa: E402
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture
@@ -21,7 +19,7 @@ def ws(tmp_path: Path) -> Path:
 @pytest.fixture
 def clean_env() -> Iterator[None]:
     """The shop secret set and the other one unset, as the server subprocesses inherit them."""
-    from workspace import SHOP_ENV, SHOP_SECRET, UNSET_ENV
+    from .workspace import SHOP_ENV, SHOP_SECRET, UNSET_ENV
 
     saved = {k: os.environ.get(k) for k in (SHOP_ENV, UNSET_ENV)}
     os.environ[SHOP_ENV] = SHOP_SECRET

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from workspace import SHOP_ENV, SHOP_SECRET, UNSET_ENV
+from .workspace import SHOP_ENV, SHOP_SECRET, UNSET_ENV
 
 __all__ = ["ServerProcess", "signed_headers"]
 

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from liveserver import ServerProcess, signed_headers
+
+from .liveserver import ServerProcess, signed_headers
 
 EVENTS = 30
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
-from liveserver import ServerProcess, signed_headers
-from workspace import NOTES_PLAYBOOK
 
 from aios.cli.main import cli
+
+from .liveserver import ServerProcess, signed_headers
+from .workspace import NOTES_PLAYBOOK
 
 
 def _deliver(client: httpx.Client, order: str) -> None:

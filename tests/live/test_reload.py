@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from workspace import NOTES_PLAYBOOK
 
 from aios.cli.main import cli
 from aios.compiler import compile_workspace
@@ -27,6 +26,8 @@ from aios.live.journal import JournalRow, open_store
 from aios.live.reload import Reloader, ReloadReport, ReloadResult, is_source_path
 from aios.runtime.interpreter import Runtime
 from aios.runtime.runstate import Event
+
+from .workspace import NOTES_PLAYBOOK
 
 
 class Harness:

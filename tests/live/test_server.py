@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from liveserver import ServerProcess, signed_headers
-from workspace import write_workspace
+
+from .liveserver import ServerProcess, signed_headers
+from .workspace import write_workspace
 
 
 @pytest.fixture(scope="module")
