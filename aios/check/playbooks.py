@@ -554,8 +554,16 @@ def _item_shape(over: Template, scope: Scope) -> Shape:
     return item_of(shape) if shape is not None else ANY_SHAPE
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONST_WORDS = frozenset(("true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is"))
+
+
 def _constant(expr: str) -> bool | None:
     """The truth value of a branch condition that is a literal (`true`, `1 > 2`), else None."""
+    words = _WORD.findall(_QUOTED.sub("", expr))
+    if any(w not in _CONST_WORDS for w in words):
+        return None  # it reads a variable: not a constant (and no second parse needed)
     try:
         ast = sandbox().parse("{{ " + parse_expression_source(expr) + " }}")
     except TemplateSyntaxError:

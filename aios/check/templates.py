@@ -24,7 +24,9 @@ __all__ = ["Scope", "TemplateChecker", "sandbox", "has_template", "parse_express
 
 _PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _FILTER = r"\|\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:\(\s*(?:'[^'{}\\]*'|\"[^\"{}\\]*\"|-?[0-9]+)?\s*\))?\s*"
-_SIMPLE = re.compile(r"\{\{\s*(" + _PATH + r")\s*((?:" + _FILTER + r")*)\}\}")
+_LITERAL = r"(?:-?[0-9]+(?:\.[0-9]+)?|'[^'{}\\]*'|\"[^\"{}\\]*\")"
+_COMPARE = r"(?:(?:==|!=|>=|<=|>|<)\s*" + _LITERAL + r"\s*)?"
+_SIMPLE = re.compile(r"\{\{\s*(" + _PATH + r")\s*((?:" + _FILTER + r")*)" + _COMPARE + r"\}\}")
 _FILTER_NAME = re.compile(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)")
 _KEYWORDS = {"not", "and", "or", "in", "is", "if", "else", "elif", "true", "false", "none", "True", "False",
              "None", "for", "recursive", "block", "endblock", "set", "with", "import", "from", "as"}

@@ -25,9 +25,10 @@ _TAG = "tag:yaml.org,2002:"
 
 def _span(file: str, node: Node) -> Span:
     s, e = node.start_mark, node.end_mark
-    if (e.line, e.column) <= (s.line, s.column):
-        return Span(file, s.line, s.column, s.line, s.column + 1)
-    return Span(file, s.line, s.column, e.line, e.column)
+    sl, sc, el, ec = s.line, s.column, e.line, e.column
+    if el < sl or (el == sl and ec <= sc):
+        return Span(file, sl, sc, sl, sc + 1)
+    return Span(file, sl, sc, el, ec)
 
 
 def _tag(node: Node) -> str:
