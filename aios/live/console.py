@@ -16,6 +16,7 @@ class Console:
         self._lock = threading.Lock()
         self._prefix = prefix
         self.quiet = quiet
+        self._closed = False
 
     def line(self, text: str) -> None:
         """One status line, stamped with the local time."""
@@ -26,8 +27,15 @@ class Console:
     def block(self, text: str) -> None:
         """Text printed as is (diagnostics rendered the way `aios validate` prints them)."""
         with self._lock:
+            if self._closed:
+                return
             try:
                 self._stream.write(text if text.endswith("\n") else text + "\n")
                 self._stream.flush()
             except (OSError, ValueError):  # the reader went away; the server keeps going
                 pass
+
+    def close(self) -> None:
+        """Print nothing more (threads left running at exit must not write to a closing stream)."""
+        with self._lock:
+            self._closed = True

@@ -223,6 +223,7 @@ class LiveServer:
                                   "(they continue on the next start)")
             else:
                 self.console.line("stopped")
+            self.console.close()
             return 0
         finally:
             lock.release()
