@@ -7,7 +7,7 @@ import sys
 import click
 
 from aios.cli.common import EXIT_ERRORS, EXIT_OK
-from aios.cli.state import echo_json, fail, open_store, short, workspace_option
+from aios.cli.state import echo_json, fail, open_store, short, workspace_option, workspace_root
 
 __all__ = ["records", "log_group"]
 
@@ -88,12 +88,28 @@ def log_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @workspace_option
 def log_verify(as_json: bool, workspace: str | None) -> None:
-    """Check the hash chain of the whole log; say where it breaks. Exit 1 when it does."""
+    """Check the hash chain of the whole log; say where it breaks. Exit 1 when it does.
+
+    Segments archived by `aios memory compact` are verified too, so the chain is checked from the
+    first entry ever written, not only from what is still in the live log.
+    """
     from aios.runtime import log
 
     store = open_store(workspace)
     with store:
         v = log.verify(store.conn)
+        archived = store.conn.execute("SELECT count(*) FROM log_segments").fetchone()[0]
+    if archived:
+        from aios.memory.settings import MemorySettings
+        from aios.memory.tiers import verify_all
+
+        full = verify_all(MemorySettings.from_workspace(workspace_root(workspace)))
+        if as_json:
+            echo_json({"ok": full.ok, "entries": v.entries, "archived_segments": archived, "head": v.head,
+                       "broken_at": v.broken_at, "reason": None if full.ok else full.message})
+        else:
+            click.echo(full.message)
+        sys.exit(EXIT_OK if full.ok else EXIT_ERRORS)
     if as_json:
         echo_json({"ok": v.ok, "entries": v.entries, "head": v.head, "broken_at": v.broken_at, "run_id": v.run_id,
                    "step_id": v.step_id, "reason": v.reason})

@@ -130,3 +130,28 @@ def test_rank_fusion_keeps_the_top_of_each_ranking() -> None:
     assert merged[1].score == 1.0  # each hit keeps its own score
     both = interleave(live[:2], [live[1], *cold[:1]], 3)
     assert both[0].id == "live1"  # found by both rankings
+
+
+def test_log_verify_command_covers_archived_segments(workspace: Path, plan: Any, runtime: Any) -> None:
+    """`aios log verify` checks the archive too once compaction has moved entries out of the live log."""
+    from click.testing import CliRunner
+
+    from aios.cli.main import cli
+
+    _populate(runtime)
+    report = Memory.for_workspace(workspace, plan).compact(now=LATER)
+    assert report.segments
+    runtime.store.close()
+    ok = CliRunner().invoke(cli, ["log", "verify", "--workspace", str(workspace)])
+    assert ok.exit_code == 0, ok.output
+    assert "archive" in ok.output.lower()
+    seg = workspace / ".aios" / "archive" / report.segments[0]
+    lines = gzip.decompress(seg.read_bytes()).decode().splitlines()
+    n = next(i for i, line in enumerate(lines) if "Client 1" in line)
+    entry = json.loads(lines[n])
+    entry["body"] = entry["body"].replace("Client 1", "Client 7")
+    lines[n] = json.dumps(entry)
+    seg.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    bad = CliRunner().invoke(cli, ["log", "verify", "--workspace", str(workspace)])
+    assert bad.exit_code == 1, bad.output
+    assert "does not match its hash" in bad.output
