@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 __all__ = ["GENESIS", "LogEntry", "Verification", "append", "entries_for_run", "verify", "now_iso",
@@ -93,9 +94,25 @@ def append(conn: sqlite3.Connection, items: list[tuple[str | None, str | None, s
 
 
 def entries_for_run(conn: sqlite3.Connection, run_id: str) -> Iterator[LogEntry]:
+    """A run's entries, oldest first: those archived by compaction (cold segments) and the live ones."""
+    yield from _archived_entries(conn, run_id)
     for row in conn.execute("SELECT seq, run_id, step_id, type, at, body FROM log WHERE run_id = ? "
                             "ORDER BY seq", (run_id,)):
         yield LogEntry(int(row[0]), row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+
+def _archived_entries(conn: sqlite3.Connection, run_id: str) -> Iterator[LogEntry]:
+    segments = [(int(r[0]), int(r[1]), bytes(r[2]), str(r[3])) for r in conn.execute(
+        "SELECT first_seq, last_seq, last_hash, path FROM log_segments ORDER BY first_seq")]
+    if not segments:
+        return
+    from aios.memory.archive import iter_archived  # the cold-segment file format lives with memory tiers
+
+    db_file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+    archive_dir = Path(db_file).parent / "archive"
+    for _, row in iter_archived(archive_dir, segments):
+        if row.run_id == run_id:
+            yield LogEntry(row.seq, row.run_id, row.step_id, row.type, row.at, row.body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,12 @@ def test_compact_verify_and_search_cold_round_trip(workspace: Path, plan: Any, r
     conn = runtime.store.conn
     assert [e.run_id for e in log.entries_for_run(conn, held.run_id)]
     for run_id in done:
-        assert list(log.entries_for_run(conn, run_id)) == []
+        live = conn.execute("SELECT count(*) FROM log WHERE run_id = ?", (run_id,)).fetchone()[0]
+        assert live == 0
+        # ...but the run's history still reads whole, from the archive (runs show, rerun)
+        archived = list(log.entries_for_run(conn, run_id))
+        assert archived and all(e.run_id == run_id for e in archived)
+        assert [e.seq for e in archived] == sorted(e.seq for e in archived)
     seg = workspace / ".aios" / "archive" / report.segments[0]
     header, rows = read_segment(seg)
     assert header.first_seq == 1 and len(rows) == report.archived_entries
@@ -155,3 +160,18 @@ def test_log_verify_command_covers_archived_segments(workspace: Path, plan: Any,
     bad = CliRunner().invoke(cli, ["log", "verify", "--workspace", str(workspace)])
     assert bad.exit_code == 1, bad.output
     assert "does not match its hash" in bad.output
+
+
+def test_runs_show_reads_a_compacted_run_from_the_archive(workspace: Path, plan: Any, runtime: Any) -> None:
+    from click.testing import CliRunner
+
+    from aios.cli.main import cli
+
+    done, _ = _populate(runtime)
+    before = CliRunner().invoke(cli, ["runs", "show", done[0], "--workspace", str(workspace)])
+    assert before.exit_code == 0, before.output
+    Memory.for_workspace(workspace, plan).compact(now=LATER)
+    runtime.store.close()
+    after = CliRunner().invoke(cli, ["runs", "show", done[0], "--workspace", str(workspace)])
+    assert after.exit_code == 0, after.output
+    assert after.output == before.output
