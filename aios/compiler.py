@@ -156,7 +156,8 @@ def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | N
                           set(conn_map), {f.name for f in flags} | {n for k, n in broken if k == "flag"},
                           prompt_files)
     agent_map = {a.name: a for a in agents}
-    pctx = PlaybookContext(schema_map, agent_map, conn_map, {n for k, n in broken if k == "connector"})
+    pctx = PlaybookContext(schema_map, agent_map, conn_map, {n for k, n in broken if k == "connector"},
+                           frozenset(s.name for s in secrets))
     playbooks = build_playbooks(ctx, by_kind["playbook"], pctx)
     _check_prompts(ctx, sources.prompts, agents, flags)
     used_agents, used_conns = _used_names(tuple(playbooks), connectors)

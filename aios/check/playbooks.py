@@ -22,6 +22,7 @@ from aios.check.templates import Scope, TemplateChecker, has_template, parse_exp
 from aios.load.nodes import Path, SpanIndex
 from aios.plan.cron import CronError, parse_cron
 from aios.plan.plan import (
+    WEBHOOK_SECRET_PREFIX,
     Agent,
     BranchConfig,
     Connector,
@@ -65,6 +66,7 @@ class PlaybookContext:
     agents: dict[str, Agent]
     connectors: dict[str, Connector]
     broken_connectors: set[str]
+    secrets: frozenset[str] = frozenset()
 
 
 def event_shape(payload: RecordType | None) -> ObjShape:
@@ -121,6 +123,12 @@ class _PlaybookChecker:
                 self.ctx.sink.report("invalid-trigger", f"bad schedule `{t.schedule}`: {err}",
                                      self.span(("trigger", "schedule")),
                                      hint="five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * mon`")
+        if t.webhook is not None and WEBHOOK_SECRET_PREFIX + t.webhook not in self.pctx.secrets:
+            self.ctx.sink.report(
+                "webhook-secret-missing",
+                f"webhook source `{t.webhook}` has no signing secret, so its deliveries will be refused (503)",
+                self.span(("trigger", "webhook")),
+                hint=f"declare `{WEBHOOK_SECRET_PREFIX}{t.webhook}: {{env: SOME_ENV_VAR}}` under `secrets:` in aios.yaml")
         if t.payload is not None and t.payload not in self.pctx.schemas:
             self.ctx.unknown("unknown-schema", "schema", t.payload, self.pctx.schemas,
                              self.span(("trigger", "payload")), kind="schema")

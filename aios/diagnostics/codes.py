@@ -88,4 +88,6 @@ register(
     Code("template-record-not-written", "error", "check",
          "A template reads `records.<Schema>` but no step before it writes that schema."),
     Code("connector-input", "error", "check", "A connector step's input does not match the connector contract."),
+    Code("webhook-secret-missing", "warning", "check",
+         "A playbook is triggered by a webhook source whose signing secret is not declared in aios.yaml."),
 )

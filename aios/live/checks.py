@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 
 from aios.diagnostics import Diagnostic, DiagnosticSink
-from aios.diagnostics.codes import Code, register
 from aios.live.routing import WEBHOOK_SECRET_PREFIX, webhook_sources
 from aios.plan.plan import Plan
 
 __all__ = ["live_diagnostics", "environment_notes"]
 
-register(Code("webhook-secret-missing", "warning", "live",
-              "A playbook is triggered by a webhook source whose signing secret is not declared in aios.yaml."))
+# `webhook-secret-missing` is registered (and reported by `aios validate`) by the workspace compiler.
 
 
 def live_diagnostics(plan: Plan) -> tuple[Diagnostic, ...]:

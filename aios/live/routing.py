@@ -24,7 +24,7 @@ from aios.plan.plan import Plan, Playbook, Trigger
 __all__ = ["route", "source_key", "WebhookSource", "webhook_sources", "drop_folders", "scheduled",
            "normalize_folder", "WEBHOOK_SECRET_PREFIX"]
 
-WEBHOOK_SECRET_PREFIX = "webhook_"
+from aios.plan.plan import WEBHOOK_SECRET_PREFIX  # noqa: E402  (the convention lives with the plan)
 
 
 def normalize_folder(folder: str) -> str:

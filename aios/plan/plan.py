@@ -15,11 +15,15 @@ from aios.plan.types import FieldType, RecordType
 from aios.span import Span
 
 __all__ = [
-    "StepKind", "SideEffect", "Backoff", "Template", "Lit", "TMap", "TList", "TValue", "RetryPolicy",
+    "WEBHOOK_SECRET_PREFIX", "StepKind", "SideEffect", "Backoff", "Template", "Lit", "TMap", "TList", "TValue", "RetryPolicy",
     "RecordWrite", "RetrieveConfig", "GateConfig", "BranchConfig", "MapConfig", "Step", "Trigger",
     "Outcome", "Playbook", "Agent", "Connector", "Variant", "Flag", "ModelRoute", "Secret",
     "WorkspaceSettings", "PolicyBundle", "Plan",
 ]
+
+
+WEBHOOK_SECRET_PREFIX = "webhook_"
+"""The signing secret of webhook source ``S`` is the workspace secret named ``webhook_S``."""
 
 
 class StepKind(enum.Enum):
