@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from aios.cli.common import EXIT_ERRORS, EXIT_OK
-from aios.cli.state import echo_json, fail, open_store, short, workspace_option, workspace_root
+from aios.cli.common import EXIT_ERRORS, EXIT_OK, workspace_root
+from aios.cli.state import echo_json, fail, open_store, short, workspace_option
 
 __all__ = ["records", "log_group"]
 
