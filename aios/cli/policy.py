@@ -207,15 +207,33 @@ def eval_cmd(workspace: str | None, input_file: Any, as_json: bool, show_source:
 # aios policy diff
 # --------------------------------------------------------------------------------------------------
 
+def _log_inputs(root: Path, plan: Any) -> list[Any]:
+    from aios.policy.diff import decisions_in_log
+    from aios.runtime.log import all_entries
+    from aios.runtime.store import Store
+
+    storage = root / plan.settings.storage
+    if not (storage / "state.db").is_file():
+        _fail(f"no episodic log at {storage}: nothing has run in this workspace yet")
+    store = Store.open(storage)
+    try:
+        return decisions_in_log(all_entries(store.conn))
+    finally:
+        store.close()
+
+
 @policy.command("diff")
 @_WORKSPACE
 @click.argument("rev")
 @click.option("--inputs", "input_files", multiple=True, type=click.Path(dir_okay=False, exists=True),
               help="JSONL of decision inputs (or recorded decisions) to replay; repeatable. "
                    "Default: the inputs of every case in policies/*.test.yaml.")
+@click.option("--from-log", "from_log", is_flag=True,
+              help="Replay every decision recorded in the episodic log (archived segments included).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when some decision flips.")
-def diff_cmd(workspace: str | None, rev: str, input_files: tuple[str, ...], as_json: bool, exit_code: bool) -> None:
+def diff_cmd(workspace: str | None, rev: str, input_files: tuple[str, ...], from_log: bool, as_json: bool,
+             exit_code: bool) -> None:
     """Compile the policies at git revision REV and in the working tree, replay the same decision
     inputs through both, and list every input whose decision flips, grouped by rule.
     """
@@ -239,12 +257,14 @@ def diff_cmd(workspace: str | None, rev: str, input_files: tuple[str, ...], as_j
     new_checked = check_policies(plan, [(f.path, f.text) for f in result.sources.rules_files], DiagnosticSink())
     inputs: list[ReplayInput] = []
     read_errors: list[tuple[str, str]] = []
+    if from_log:
+        inputs.extend(_log_inputs(root, plan))
     if input_files:
         for name in input_files:
             got, errs = read_jsonl(Path(name), name)
             inputs.extend(got)
             read_errors.extend(errs)
-    else:
+    if not input_files and not from_log:
         sink = DiagnosticSink()
         for path in _test_files(root):
             rel = path.relative_to(root).as_posix()

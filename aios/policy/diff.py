@@ -18,7 +18,7 @@ from aios.policy.compiler import CheckedPolicies
 from aios.policy.context import ContextError
 from aios.policy.decision import Decision
 
-__all__ = ["ReplayInput", "Flip", "RuleChanges", "DiffReport", "read_jsonl", "replay", "rule_changes",
+__all__ = ["ReplayInput", "Flip", "RuleChanges", "DiffReport", "read_jsonl", "decisions_in_log", "replay", "rule_changes",
            "summarize_input", "flips_json"]
 
 
@@ -83,6 +83,28 @@ def read_jsonl(path: Path, label: str | None = None) -> tuple[list[ReplayInput],
                 data = data["input"]
             inputs.append(ReplayInput(source, data))
     return inputs, errors
+
+
+def decisions_in_log(entries: Iterable[Any]) -> list[ReplayInput]:
+    """The input of every policy decision recorded in episodic log entries (``body["dec"]``)."""
+    out: list[ReplayInput] = []
+    for e in entries:
+        body = e.body if isinstance(e.body, dict) else {}
+        for dec in _decisions(body):
+            where = f"log seq {e.seq}" + (f" (run {e.run_id}" + (f", step {e.step_id})" if e.step_id else ")")
+                                          if e.run_id else "")
+            out.append(ReplayInput(where, dec["input"]))
+    return out
+
+
+def _decisions(body: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for key, value in body.items():
+        if key == "dec" and isinstance(value, dict) and isinstance(value.get("input"), dict):
+            found.append(value)
+        elif isinstance(value, dict):
+            found.extend(_decisions(value))
+    return found
 
 
 def replay(inputs: Iterable[ReplayInput], old: CompiledPolicySet, new: CompiledPolicySet) -> DiffReport:

@@ -98,6 +98,7 @@ class Execution:
         self.cost_delta = 0.0
         self.tokens_delta = 0
         self.steps_ctx: dict[str, dict[str, Any]] = {}
+        self.write_decision: dict[str, Any] | None = None
         self.untaken: set[str] = set()
         for s in self.pb.steps:
             st = state.steps.get(s.id)
@@ -251,10 +252,11 @@ class Execution:
         if effect:  # the effect happened: if writing its record fails, compensation must know of it
             ss.output = out
             st.effects.append((step.id, None))
+        self.write_decision = None
         records = self._record_writes(step, out)
         body = compact({"pre": pre, "in": inp, "dec": dec, "out": out, "key": key, "cost": cost,
                          "effect": True if effect else None, "ms": round((time.perf_counter() - t0) * 1000, 3),
-                         "post": "completed", **(extra or {})})
+                         "write": self.write_decision, "post": "completed", **(extra or {})})
         ss.status, ss.output = StepStatus.COMPLETED, out
         if inp is not None:
             ss.input = inp
@@ -299,7 +301,9 @@ class Execution:
             seed = f"{self.state.event.id}\x1f{step.id}\x1f{w.schema}"
             rid = f"{w.schema.lower()}-{hashlib.sha256(seed.encode()).hexdigest()[:10]}"
         verdict = self.gate.record(w.schema, rid, clean, step.id, self._facts())
-        self._policy(step, f"{step.id}/record", verdict)
+        # the record write's own decision goes into the step's log entry, like every other decision
+        self.write_decision = {"schema": w.schema, "id": rid,
+                               "dec": self._policy(step, f"{step.id}/record", verdict)}
         return [(rtype, rid, clean)]
 
     # -- policy ----------------------------------------------------------------------------------

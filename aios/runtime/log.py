@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GENESIS", "LogEntry", "Verification", "append", "entries_for_run", "verify", "now_iso",
+__all__ = ["GENESIS", "LogEntry", "Verification", "append", "entries_for_run", "all_entries", "verify", "now_iso",
            "dumps", "entry_hash"]
 
 GENESIS = b"\x00" * 32
@@ -101,7 +101,15 @@ def entries_for_run(conn: sqlite3.Connection, run_id: str) -> Iterator[LogEntry]
         yield LogEntry(int(row[0]), row[1], row[2], row[3], row[4], json.loads(row[5]))
 
 
-def _archived_entries(conn: sqlite3.Connection, run_id: str) -> Iterator[LogEntry]:
+def all_entries(conn: sqlite3.Connection) -> Iterator[LogEntry]:
+    """Every entry ever written, oldest first: archived segments, then the live log."""
+    yield from _archived_entries(conn, None)
+    for row in conn.execute("SELECT seq, run_id, step_id, type, at, body FROM log ORDER BY seq"):
+        yield LogEntry(int(row[0]), row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+
+def _archived_entries(conn: sqlite3.Connection, run_id: str | None) -> Iterator[LogEntry]:
+    """Archived entries of one run (or of every run when ``run_id`` is None)."""
     segments = [(int(r[0]), int(r[1]), bytes(r[2]), str(r[3])) for r in conn.execute(
         "SELECT first_seq, last_seq, last_hash, path FROM log_segments ORDER BY first_seq")]
     if not segments:
@@ -111,7 +119,7 @@ def _archived_entries(conn: sqlite3.Connection, run_id: str) -> Iterator[LogEntr
     db_file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
     archive_dir = Path(db_file).parent / "archive"
     for _, row in iter_archived(archive_dir, segments):
-        if row.run_id == run_id:
+        if run_id is None or row.run_id == run_id:
             yield LogEntry(row.seq, row.run_id, row.step_id, row.type, row.at, row.body)
 
 

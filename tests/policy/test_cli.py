@@ -102,3 +102,25 @@ def test_policy_diff_lists_flips_grouped_by_rule(workspace: Path, tmp_path: Path
         "policies/publishing.test.yaml:14:5"]
     code, out = run("policy", "diff", "no-such-rev", "-w", str(workspace))
     assert code == 2
+
+
+def test_policy_diff_replays_the_decisions_recorded_in_the_log(workspace: Path) -> None:
+    """Decisions the runtime made are recorded with their input; `--from-log` replays them."""
+    git(workspace, "init", "-q")
+    git(workspace, "add", ".")
+    git(workspace, "commit", "-qm", "base")
+    code, out = run("run", "support-triage", "--event", str(workspace / "events" / "ticket.json"),
+                    "--workspace", str(workspace))
+    assert code in (0, 3), out  # completed, or waiting at the escalation gate
+    code, out = run("policy", "diff", "HEAD", "-w", str(workspace), "--from-log", "--json")
+    assert code == 0, out
+    unchanged = json.loads(out)
+    assert unchanged["inputs"] >= 3 and unchanged["flips"] == []
+    with (workspace / "policies" / "spending.rules").open("a") as fh:
+        fh.write('\nrule models_off\n  when action.kind == "model"\n  deny "models are paused"\n')
+    code, out = run("policy", "diff", "HEAD", "-w", str(workspace), "--from-log", "--json")
+    data = json.loads(out)
+    assert data["inputs"] == unchanged["inputs"]
+    flipped = [f for f in data["flips"] if f["new"]["effect"] == "deny"]
+    assert len(flipped) == 2  # the two agent steps before the gate: classify and reply
+    assert all(f["source"].startswith("log seq ") and "run run_" in f["source"] for f in flipped)
