@@ -93,7 +93,7 @@ class Execution:
         self.state = state
         self.pb = plan.playbook_map[state.playbook]
         self.renderer = rt.renderer
-        self.gate = PolicyGate(plan, rt.actor, rt.root)
+        self.gate = PolicyGate(plan, rt.actor, rt.policy_commit)
         self.pending: list[Entry] = []
         self.cost_delta = 0.0
         self.tokens_delta = 0

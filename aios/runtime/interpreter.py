@@ -72,6 +72,16 @@ class Runtime:
         self.owner = owner_token()
         self._plans: dict[str, Plan] = {plan.content_hash: plan}
         self._settings: dict[tuple[str, str], dict[str, Any]] = {}
+        self._policy_commit: tuple[str | None] | None = None
+
+    @property
+    def policy_commit(self) -> str | None:
+        """The git commit the workspace is at, stamped on policy decisions; read once per runtime."""
+        if self._policy_commit is None:
+            from aios.policy.gitinfo import head_commit
+
+            self._policy_commit = (head_commit(self.root),)
+        return self._policy_commit[0]
 
     def close(self) -> None:
         if self._own_store:

@@ -13,7 +13,6 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -61,18 +60,16 @@ def _zone(name: str) -> ZoneInfo | Any:
 
 
 class PolicyGate:
-    """``root`` (the workspace) lets decisions carry the git commit the policies were read at; ``now``
-    is read in the workspace's time zone, so weekday and hour rules mean the operator's local time."""
+    """``commit`` (the workspace's git commit) is stamped on every decision; ``now`` is read in the
+    workspace's time zone, so weekday and hour rules mean the operator's local time."""
 
-    def __init__(self, plan: Plan, actor: str = "operator", root: Path | None = None) -> None:
+    def __init__(self, plan: Plan, actor: str = "operator", commit: str | None = None) -> None:
         self.compiled = plan.policies.compiled
         self.policy_hash = plan.policies.content_hash
         self.actor = actor
         self.zone = _zone(plan.settings.timezone)
-        if root is not None and self.active and hasattr(self.compiled, "with_git_commit"):
-            from aios.policy.gitinfo import head_commit
-
-            self.compiled = self.compiled.with_git_commit(head_commit(root))
+        if commit is not None and self.active and hasattr(self.compiled, "with_git_commit"):
+            self.compiled = self.compiled.with_git_commit(commit)
         self._default = Verdict(Effect.ALLOW, DEFAULT_RULE, "no policy rules: default allow",
                                 record={"effect": "allow", "rule": DEFAULT_RULE, "by_default": True,
                                         "reason": "no policy rules: default allow"})
