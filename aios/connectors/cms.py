@@ -14,7 +14,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from aios.connectors.api import Context, Preview, Reconciliation, connector
-from aios.connectors.localfs import atomic_write, inside, os_failure, setting_folder, workspace_relative
+from aios.connectors.localfs import (
+    atomic_write,
+    inside,
+    os_failure,
+    remove_file,
+    setting_folder,
+    workspace_relative,
+)
 from aios.runtime.connectors import ConnectorFailed
 
 __all__ = ["publish", "unpublish", "PublishInput", "PublishOutput", "UnpublishInput", "UnpublishOutput",
@@ -114,14 +121,7 @@ def _reconcile_publish(input: PublishInput, ctx: Context) -> Reconciliation:
 @connector
 def unpublish(input: UnpublishInput, ctx: Context) -> UnpublishOutput:
     """Remove the page (the compensation of cms.publish)."""
-    target = _page(input.slug, ctx)
-    try:
-        target.unlink()
-    except FileNotFoundError:
-        return UnpublishOutput(removed=False)
-    except OSError as err:
-        raise os_failure(err, f"cannot remove {workspace_relative(ctx, target)}") from err
-    return UnpublishOutput(removed=True)
+    return UnpublishOutput(removed=remove_file(ctx, _page(input.slug, ctx)))
 
 
 @unpublish.preview

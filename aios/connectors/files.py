@@ -13,7 +13,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from aios.connectors.api import Context, Preview, Reconciliation, connector
-from aios.connectors.localfs import atomic_write, inside, os_failure, setting_folder, workspace_relative
+from aios.connectors.localfs import (
+    atomic_write,
+    inside,
+    os_failure,
+    remove_file,
+    setting_folder,
+    workspace_relative,
+)
 
 __all__ = ["write", "delete", "WriteInput", "WriteOutput", "DeleteInput", "DeleteOutput"]
 
@@ -98,14 +105,7 @@ def _delete_target(input: DeleteInput, ctx: Context) -> Path:
 @connector
 def delete(input: DeleteInput, ctx: Context) -> DeleteOutput:
     """Remove a file from the outbox (the compensation of files.write)."""
-    target = _delete_target(input, ctx)
-    try:
-        target.unlink()
-    except FileNotFoundError:
-        return DeleteOutput(deleted=False)
-    except OSError as err:
-        raise os_failure(err, f"cannot delete {workspace_relative(ctx, target)}") from err
-    return DeleteOutput(deleted=True)
+    return DeleteOutput(deleted=remove_file(ctx, _delete_target(input, ctx)))
 
 
 @delete.preview

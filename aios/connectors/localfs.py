@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed
 
-__all__ = ["atomic_write", "setting_folder", "inside", "workspace_relative", "os_failure"]
+__all__ = ["atomic_write", "remove_file", "setting_folder", "inside", "workspace_relative", "os_failure"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -61,3 +61,14 @@ def os_failure(err: OSError, what: str) -> ConnectorFailed:
     """A file system error as a transient failure (a full disk, a permission, a folder in the way
     can be fixed while the run retries)."""
     return ConnectorFailed(f"{what}: {err.strerror or type(err).__name__}", transient=True)
+
+
+def remove_file(call: ConnectorCall, target: Path) -> bool:
+    """Remove ``target``; False when it was already gone (so a compensation can run twice)."""
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise os_failure(err, f"cannot remove {workspace_relative(call, target)}") from err
+    return True
