@@ -7,14 +7,17 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aios.errors import RunError
 from aios.models import offline
 from aios.plan.plan import ModelRoute
 from aios.plan.types import RecordType
 
-__all__ = ["ModelRequest", "ModelResult", "ModelError", "BudgetExceeded", "ModelAdapter", "Usage"]
+if TYPE_CHECKING:
+    from aios.models.embedding import EmbeddingRequest, EmbeddingResult
+
+__all__ = ["ModelRequest", "ModelResult", "ModelError", "BudgetExceeded", "ModelAdapter", "Usage", "embed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,13 @@ class ModelAdapter:
 
         return complete_remote(request, self)
 
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """One unit-length vector per text: the offline sketch (see ``aios.models.offline_embedding``)
+        for an offline route, litellm's ``embedding()`` for any other. Raises ``ModelError``."""
+        from aios.models.embedding import embed_request
+
+        return embed_request(request, self)
+
     @staticmethod
     def _offline(request: ModelRequest) -> ModelResult:
         output = offline.generate(request.schema, request.input, request.prompt)
@@ -90,3 +100,11 @@ class ModelAdapter:
         usage = Usage(offline.count_tokens(prompt_text),
                       offline.count_tokens(json.dumps(output, default=str)), 0.0)
         return ModelResult(output, "offline", usage)
+
+
+def embed(route: ModelRoute, texts: list[str] | tuple[str, ...], api_key: str | None = None
+          ) -> list[tuple[float, ...]]:
+    """``embed(route, texts) -> list[vector]`` through a default adapter (see ``ModelAdapter.embed``)."""
+    from aios.models.embedding import EmbeddingRequest
+
+    return list(ModelAdapter().embed(EmbeddingRequest(route, tuple(texts), api_key)).vectors)
