@@ -122,6 +122,8 @@ def alerts_cmd(all_: bool, ack: tuple[int, ...], as_json: bool, workspace: str |
     if not items:
         click.echo("no alerts")
         return
-    for a in items:
-        acked = f"  (acknowledged {a.acknowledged_at})" if a.acknowledged_at else ""
-        click.echo(f"#{a.id}  {a.severity.value:<8} {a.created_at}  {a.message}{acked}")
+    from aios.cli.tables import print_table
+
+    print_table(["#", "SEVERITY", "RAISED", "MESSAGE", "ACKNOWLEDGED"],
+                [(a.id, a.severity.value, a.created_at, a.message, a.acknowledged_at or "") for a in items],
+                right=["#"])

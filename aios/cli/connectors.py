@@ -41,10 +41,11 @@ def connectors_list(as_json: bool, workspace: str | None) -> None:
     if as_json:
         echo_json(rows)
         return
-    click.echo(f"{'CONNECTOR':<18} {'SIDE EFFECT':<13} {'PREVIEW':<8} {'RECONCILE':<10} {'COMPENSATION':<15} CODE")
-    for r in rows:
-        click.echo(f"{r['name']:<18} {r['side_effect']:<13} {'yes' if r['preview'] else 'no':<8} "
-                   f"{'yes' if r['reconcile'] else 'no':<10} {r['compensation'] or '-':<15} {r['code']}")
+    from aios.cli.tables import print_table
+
+    print_table(["CONNECTOR", "SIDE EFFECT", "PREVIEW", "RECONCILE", "COMPENSATION", "CODE"],
+                [(r["name"], r["side_effect"], "yes" if r["preview"] else "no", "yes" if r["reconcile"] else "no",
+                  r["compensation"] or "-", r["code"]) for r in rows])
 
 
 @connectors.command("reconcile")

@@ -34,9 +34,11 @@ def records_list(schema: str | None, limit: int, as_json: bool, workspace: str |
             if as_json:
                 echo_json(dict(counts))
             else:
-                for name, n in counts:
-                    click.echo(f"{name:<24} {n}")
-                if not counts:
+                if counts:
+                    from aios.cli.tables import print_table
+
+                    print_table(["SCHEMA", "RECORDS"], counts, right=["RECORDS"])
+                else:
                     click.echo("no records")
             return
         items = list(rs.current(schema, limit))
@@ -47,8 +49,10 @@ def records_list(schema: str | None, limit: int, as_json: bool, workspace: str |
     if not items:
         click.echo(f"no {schema} records")
         return
-    for r in items:
-        click.echo(f"{r.id:<24} v{r.version:<3} {r.written_at}  run {r.run_id} step {r.step_id}  {short(r.data, 70)}")
+    from aios.cli.tables import print_table
+
+    print_table(["ID", "VERSION", "WRITTEN", "RUN", "STEP", "DATA"],
+                [(r.id, f"v{r.version}", r.written_at, r.run_id, r.step_id, short(r.data, 70)) for r in items])
 
 
 @records.command("show")

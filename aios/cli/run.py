@@ -112,10 +112,11 @@ def runs_list(status: str | None, limit: int, as_json: bool, workspace: str | No
     if not rows:
         click.echo("no runs")
         return
-    click.echo(f"{'RUN':<26} {'PLAYBOOK':<22} {'STATUS':<12} {'STARTED':<25} {'COST':>9}  PLAN")
-    for r in rows:
-        click.echo(f"{r['id']:<26} {r['playbook']:<22} {r['status']:<12} {r['created_at']:<25} "
-                   f"${r['cost_usd']:>8.4f}  {r['plan_hash'][:12]}" + (f"  {short(r['error'], 60)}" if r['error'] else ""))
+    from aios.cli.tables import print_table
+
+    print_table(["RUN", "PLAYBOOK", "STATUS", "STARTED", "COST", "PLAN", "ERROR"],
+                [(r["id"], r["playbook"], r["status"], r["created_at"], f"${r['cost_usd']:.4f}", r["plan_hash"][:12],
+                  short(r["error"], 60) if r["error"] else "") for r in rows], right=["COST"])
 
 
 @runs.command("show")
