@@ -7,6 +7,7 @@ Layout of the index directory (normally ``<storage>/index``)::
     writer.lock   the cross-process writer queue (see aios.memory.lock)
     writer.dirty  present while a batch is being written: found by the next writer, it means the
                   last one died mid-batch, and tantivy's unreferenced files are collected first
+    vectors.db    document vectors, when an embedding route is configured (see aios.memory.embedder)
 
 ``state.json`` is rewritten (atomically) only after a tantivy commit succeeded, while the writer lock
 is still held. A crash between the two leaves it behind the index, never ahead, so recovery may
@@ -22,11 +23,11 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aios.errors import StorageError
 from aios.memory.analysis import STEMMED, analyzers
@@ -63,7 +64,7 @@ from aios.memory.schema import (
     to_micros,
 )
 
-__all__ = ["MemoryIndex", "IndexState", "WriteBatch", "IndexStats", "provenance_from_json",
+__all__ = ["MemoryIndex", "IndexState", "WriteBatch", "IndexStats", "BatchListener", "provenance_from_json",
            "provenance_to_json"]
 
 _PROVENANCE_TYPES: dict[str, type[Any]] = {
@@ -120,10 +121,22 @@ class IndexStats:
     knowledge_files: int
 
 
+class BatchListener(Protocol):
+    """Told every operation of one batch, in order, then its commit (still under the writer lock)."""
+
+    def added(self, doc: IndexDocument) -> None: ...
+    def deleted(self, doc_id: str) -> None: ...
+    def deleted_group(self, group: str) -> None: ...
+    def deleted_kind(self, kind: DocKind) -> None: ...
+    def cleared(self) -> None: ...
+    def committed(self, opstamp: int) -> None: ...
+
+
 class WriteBatch:
     """The operations of one commit. Obtained from ``MemoryIndex.batch()``; not thread-safe."""
 
-    def __init__(self, writer: Any, state: IndexState, analyzer: Any) -> None:
+    def __init__(self, writer: Any, state: IndexState, analyzer: Any, listener: BatchListener | None = None) -> None:
+        self._listener = listener
         self._writer = writer
         self._analyzer = analyzer
         self.state = state
@@ -143,6 +156,8 @@ class WriteBatch:
             self._writer.delete_documents_by_term(F_ID, doc.id)
         self._writer.add_document(_to_tantivy(doc, self._analyzer))
         self.added += 1
+        if self._listener is not None:
+            self._listener.added(doc)
 
     def add_all(self, docs: Iterable[IndexDocument]) -> None:
         for doc in docs:
@@ -151,19 +166,27 @@ class WriteBatch:
     def delete(self, doc_id: str) -> None:
         self._writer.delete_documents_by_term(F_ID, doc_id)
         self.deleted_terms += 1
+        if self._listener is not None:
+            self._listener.deleted(doc_id)
 
     def delete_group(self, group: str) -> None:
         self._writer.delete_documents_by_term(F_GROUP, group)
         self.deleted_terms += 1
+        if self._listener is not None:
+            self._listener.deleted_group(group)
 
     def delete_kind(self, kind: DocKind) -> None:
         self._writer.delete_documents_by_term(F_KIND, kind.value)
         self.deleted_terms += 1
+        if self._listener is not None:
+            self._listener.deleted_kind(kind)
 
     def clear(self) -> None:
         """Delete everything; later adds in this batch need no per-id delete."""
         self._writer.delete_all_documents()
         self._cleared = set()
+        if self._listener is not None:
+            self._listener.cleared()
         self._watermarks.clear()
         self._files.clear()
 
@@ -217,6 +240,8 @@ class MemoryIndex:
             self._index.register_tokenizer(name, analyzer)
         self._index.config_reader("Manual")
         self._meta_stamp: tuple[int, int, int] | None = None
+        #: Called under the writer lock at the start of every batch; its listener follows the batch.
+        self.listen: Callable[[], BatchListener | None] | None = None
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -261,10 +286,11 @@ class MemoryIndex:
                 # the last commit does not reference before writing anything.
                 writer.garbage_collect_files()
             self._dirty_path.touch()
-            batch = WriteBatch(writer, state, self.analyzers[STEMMED])
+            listener = self.listen() if self.listen is not None else None
+            batch = WriteBatch(writer, state, self.analyzers[STEMMED], listener)
             try:
                 yield batch
-                writer.commit()
+                opstamp = int(writer.commit())
             except BaseException:
                 with contextlib.suppress(Exception):
                     writer.rollback()
@@ -274,6 +300,8 @@ class MemoryIndex:
                 writer.wait_merging_threads()
             batch.final_state().write(self._state_path)
             self._dirty_path.unlink()
+            if listener is not None:
+                listener.committed(opstamp)
 
     def _open_writer(self, bulk: bool) -> Any:
         heap, threads = (256_000_000, 1) if bulk else (24_000_000, 1)
@@ -309,6 +337,13 @@ class MemoryIndex:
 
     def state(self) -> IndexState:
         return IndexState.read(self._state_path) or IndexState()
+
+    def opstamp(self) -> int:
+        """The opstamp of the last commit (of any process); every commit moves it."""
+        try:
+            return int(json.loads((self._tdir / "meta.json").read_text(encoding="utf-8"))["opstamp"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return -1
 
     def searcher(self) -> Any:
         """A searcher on the latest commit (of any process).

@@ -29,6 +29,7 @@ from aios.memory.model import DocKind, FieldFilter, Hit, Query
 from aios.memory.settings import MemorySettings
 
 if TYPE_CHECKING:
+    from aios.memory.embedder import Vectors
     from aios.memory.index import IndexStats, MemoryIndex
     from aios.memory.sync import SyncReport
     from aios.memory.tiers import CompactReport, FullVerification
@@ -49,12 +50,16 @@ class Memory:
 
         self.settings = settings
         self._index: MemoryIndex | None = None
+        self._vectors: Vectors | None = None
         self._probe = SourceProbe(settings)
         self._finalizer = weakref.finalize(self, self._probe.close)
+        self._vector_finalizer: weakref.finalize[Any, Any] | None = None
 
     def close(self) -> None:
         """Release the read connection kept for change detection (also done when collected)."""
         self._finalizer()
+        if self._vector_finalizer is not None:
+            self._vector_finalizer()
 
     def __enter__(self) -> Memory:
         return self
@@ -68,8 +73,9 @@ class Memory:
             return cls(MemorySettings.from_plan(plan, root, storage))
         settings = MemorySettings.from_workspace(root)
         if storage is not None:
-            settings = MemorySettings(settings.root, storage, settings.knowledge_dir, settings.half_life_days,
-                                      settings.cold_after_days)
+            from dataclasses import replace
+
+            settings = replace(settings, storage=storage)
         return cls(settings)
 
     @property
@@ -78,12 +84,28 @@ class Memory:
             from aios.memory.index import MemoryIndex
 
             self._index = MemoryIndex(self.settings.index_dir)
+            if self.settings.embedding is not None:
+                import weakref
+
+                from aios.memory.embedder import Vectors
+
+                self._vectors = Vectors(self._index, self.settings.embedding)
+                self._vector_finalizer = weakref.finalize(self, self._vectors.close)
         return self._index
+
+    @property
+    def vectors(self) -> Vectors | None:
+        """The document vectors, when ``memory.embedding`` names a route (None otherwise)."""
+        _ = self.index
+        return self._vectors
 
     def sync(self, *, force: bool = False) -> SyncReport:
         from aios.memory.sync import sync
 
-        return sync(self.index, self.settings, force=force, probe=self._probe)
+        report = sync(self.index, self.settings, force=force, probe=self._probe)
+        if self._vectors is not None:
+            self._vectors.catch_up()
+        return report
 
     def reindex(self) -> SyncReport:
         from aios.memory.sync import reindex
@@ -104,7 +126,7 @@ class Memory:
         from aios.memory.ranking import DEFAULT_RANKING, search
 
         self.sync()
-        hits = search(self.index, query, DEFAULT_RANKING, now)
+        hits = search(self.index, query, DEFAULT_RANKING, now, self._vectors)
         if cold:
             from aios.memory.tiers import search_cold
 
@@ -128,12 +150,12 @@ class Memory:
 
 def interleave(first: list[Hit], second: list[Hit], limit: int, k: int = 60) -> list[Hit]:
     """Reciprocal rank fusion of two rankings: ``1 / (k + rank)`` summed over the lists a hit is in."""
-    fused: dict[str, float] = {}
+    from aios.memory.fusion import reciprocal_rank
+
+    fused = reciprocal_rank([[h.id for h in first], [h.id for h in second]], k)
     by_id: dict[str, Hit] = {}
-    for ranking in (first, second):
-        for rank, hit in enumerate(ranking, 1):
-            fused[hit.id] = fused.get(hit.id, 0.0) + 1.0 / (k + rank)
-            by_id.setdefault(hit.id, hit)
+    for hit in (*first, *second):
+        by_id.setdefault(hit.id, hit)
     order = sorted(fused, key=lambda i: -fused[i])
     return [by_id[i] for i in order[:limit]]
 

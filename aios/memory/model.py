@@ -192,15 +192,25 @@ class Hit:
     tags: tuple[str, ...] = ()
     updated: datetime | None = None
     fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    #: With vector fusion: the hit's 1-based rank in each ranking that found it ("keyword", "vector").
+    ranks: Mapping[str, int] = field(default_factory=dict, hash=False)
+    #: Why the ranking is not what the workspace asked for (e.g. the embedding route failed).
+    note: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The shape recorded in the episodic log and printed by ``aios memory search --json``."""
+        """The shape recorded in the episodic log and printed by ``aios memory search --json``
+        (``ranks`` and ``note`` only when vector fusion is configured)."""
         from dataclasses import asdict
 
         prov = asdict(self.provenance)
         prov["type"] = type(self.provenance).__name__.removesuffix("Source").lower()
-        return {
+        out = {
             "id": self.id, "kind": self.kind.value, "title": self.title, "score": round(self.score, 6),
             "snippet": self.snippet, "provenance": prov, "tags": list(self.tags),
             "updated": self.updated.isoformat() if self.updated else None, "fields": dict(self.fields),
         }
+        if self.ranks:
+            out["ranks"] = dict(self.ranks)
+        if self.note:
+            out["note"] = self.note
+        return out

@@ -20,6 +20,8 @@ text never meets a query parser:
 5. **Filters** are constant-score clauses (they select, never rank).
 6. **Recency.** With a half-life, the best ``recency_candidates`` are rescored by
    ``score × 0.5 ** (age / half_life)`` on their update time and re-sorted.
+7. **Vector fusion** (when the memory has ``Vectors``): this keyword ranking and the vector ranking
+   of the query text are merged by reciprocal rank (see ``aios.memory.fusion``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from aios.memory.model import Hit, Query
 from aios.memory.schema import (
     F_BODY,
     F_FIELDS,
+    F_ID,
     F_KIND,
     F_SCHEMA,
     F_TAGS,
@@ -49,6 +52,7 @@ from aios.memory.schema import (
 from aios.memory.snippets import SnippetMaker
 
 if TYPE_CHECKING:
+    from aios.memory.embedder import Vectors
     from aios.memory.index import MemoryIndex
 
 __all__ = ["RankingConfig", "DEFAULT_RANKING", "search"]
@@ -85,8 +89,9 @@ class _TextPlan:
 
 
 def search(index: MemoryIndex, query: Query, config: RankingConfig = DEFAULT_RANKING,
-           now: datetime | None = None) -> list[Hit]:
-    """Run ``query`` on the latest committed state of ``index``."""
+           now: datetime | None = None, vectors: Vectors | None = None) -> list[Hit]:
+    """Run ``query`` on the latest committed state of ``index`` (fused with the vector ranking of
+    its text when ``vectors`` is given)."""
     import tantivy
 
     searcher = index.searcher()
@@ -97,6 +102,10 @@ def search(index: MemoryIndex, query: Query, config: RankingConfig = DEFAULT_RAN
         return ctx.browse(query, filters, now)
 
     want = max(query.limit, config.recency_candidates) if query.half_life_days else query.limit
+    if vectors is not None:
+        from aios.memory.fusion import fusion_depth
+
+        want = max(want, fusion_depth(query.limit))
     expand = query.feedback and bool(plan.terms) and config.feedback_docs > 0
     first_n = max(want, config.feedback_docs) if expand else want
     hits = ctx.run(plan, filters, first_n)
@@ -107,6 +116,10 @@ def search(index: MemoryIndex, query: Query, config: RankingConfig = DEFAULT_RAN
     hits = hits[:want]
     if query.half_life_days:
         hits = ctx.recency(hits, query.half_life_days, now)
+    if vectors is not None:
+        from aios.memory.fusion import fused_search
+
+        return fused_search(ctx, plan, query, filters, hits, vectors, now)
     return ctx.to_hits(hits[:query.limit], plan, query.snippets)
 
 
@@ -270,6 +283,16 @@ class _Context:
                 # Only our own validated path and integers reach the parser.
                 out.append(self.index.raw.parse_query(f"{path}:[{lo_s} TO {hi_s}]", [F_BODY]))
         return out
+
+    def addresses(self, ids: list[str], filters: list[Any]) -> dict[str, Any]:
+        """id -> address of those ``ids`` that are in the index and pass ``filters``."""
+        if not ids:
+            return {}
+        Q, Occur = self.Q, self.t.Occur
+        clauses = [(Occur.Must, Q.term_set_query(self.schema, F_ID, ids))]
+        clauses.extend((Occur.Must, f) for f in filters)
+        found = self.searcher.search(Q.boolean_query(clauses), len(ids), count=False).hits
+        return {str(self.doc(addr).get_first(F_ID)): addr for _, addr in found}
 
     def browse(self, query: Query, filters: list[Any], now: datetime | None) -> list[Hit]:
         """No query text: the newest documents that pass the filters."""
