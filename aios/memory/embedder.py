@@ -13,8 +13,9 @@ vectors attached, when the embedding route changed, or the first time. Then the 
 vectors of documents that are gone, and embeds the ones missing or changed.
 
 Embedding never fails a write or a search. When the route fails, new documents get a row without a
-vector (found by keywords only; their vectors are made by a later write once the route answers),
-searches rank by keywords only and say so, and the route is left alone for ``retry_after_s``.
+vector (found by keywords only; their vectors are made by a later write or search once the route
+answers), searches rank by keywords only and say so, and the route is left alone for
+``retry_after_s``.
 """
 
 from __future__ import annotations
@@ -145,9 +146,14 @@ class Vectors:
         return self.store.meta(_META_MODEL) == self.model and self.store.meta(_META_OPSTAMP) == str(stamp)
 
     def catch_up(self) -> bool:
-        """Reconcile with the index if out of step (an empty batch: its commit triggers it). True if
-        it had to."""
+        """Reconcile with the index if out of step (an empty batch: its commit triggers it), else make
+        vectors an earlier failure left missing, if the route may be tried again. True if out of step."""
         if self.in_step():
+            if self.store.has_pending() and time.monotonic() >= self._down_until:
+                try:
+                    self._retry_pending()
+                except Exception as err:  # a busy or broken store: the next search tries again
+                    self._problem(f"missing vectors not made ({type(err).__name__}: {err})")
             return False
         with self.index.batch():
             pass

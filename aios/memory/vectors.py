@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE INDEX IF NOT EXISTS vectors_grp ON vectors (grp);
 CREATE INDEX IF NOT EXISTS vectors_kind ON vectors (kind);
 CREATE INDEX IF NOT EXISTS vectors_digest ON vectors (digest);
+CREATE INDEX IF NOT EXISTS vectors_pending ON vectors (id) WHERE vec IS NULL;
 """
 
 _CHUNK = 500  # ids per IN (...) query
@@ -167,6 +168,10 @@ class VectorStore:
         with self._lock:
             return [(str(i), str(d)) for i, d in self._conn.execute(
                 "SELECT id, digest FROM vectors WHERE vec IS NULL ORDER BY id LIMIT ?", (limit,))]
+
+    def has_pending(self) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM vectors WHERE vec IS NULL LIMIT 1").fetchone() is not None
 
     def counts(self) -> tuple[int, int]:
         """(rows with a vector, rows waiting for one)."""
