@@ -11,6 +11,11 @@ documents). Latency is wall time per query as a caller sees it (aios: ``MemoryIn
 
 The filtered run indexes a generated corpus of ``--docs`` documents (words drawn from the collection,
 kinds, tags, dates and record fields) and times searches with a kind + tag + date + record-field filter.
+
+The fused run attaches vectors from the offline embedding route (a feature-hashing sketch, see
+``aios.models.offline_embedding``) to the same Cranfield index and ranks by reciprocal rank fusion of
+the keyword and vector rankings, as a workspace with ``memory.embedding: <offline route>`` does; the
+vector ranking alone is reported too. Nothing in it is tuned to this collection.
 """
 
 from __future__ import annotations
@@ -153,6 +158,19 @@ def run_aios(docs: list[Doc], work: Path, source: str) -> tuple[MemoryIndex, flo
             batch.add(IndexDocument(id=str(d.id), kind=DocKind.NOTE, title=d.title, body=d.body,
                                     provenance=FileSource(source, d.line_start, d.line_end)), replace=False)
     return index, time.perf_counter() - t0
+
+
+def attach_offline_vectors(index: MemoryIndex) -> tuple[Any, float]:
+    """Vectors from the offline route for every document of ``index``; (vectors, seconds to embed)."""
+    from aios.memory.embedder import Vectors
+    from aios.memory.settings import EmbeddingSettings
+    from aios.plan.plan import ModelRoute
+
+    # No query-vector cache: every timed search embeds its query, as a first search would.
+    vectors = Vectors(index, EmbeddingSettings(ModelRoute("embed", "offline")), query_cache=0)
+    t0 = time.perf_counter()
+    vectors.catch_up()  # the store is new: every document is embedded
+    return vectors, time.perf_counter() - t0
 
 
 def run_fts5(docs: list[Doc]) -> tuple[sqlite3.Connection, float]:
@@ -300,6 +318,15 @@ def main(argv: list[str] | None = None) -> int:
         with_snippets = evaluate("aios+snippets", aios_snippets, queries, qrels, 1, aios_s, len(docs))
         plain = evaluate("aios-plain", lambda t: [int(h.id) for h in index.search(
             Query(t, limit=10, snippets=False, expand=False))], queries, qrels, 1, aios_s, len(docs))
+        from aios.memory.ranking import search as ranked_search
+
+        vectors, embed_s = attach_offline_vectors(index)
+        fused = evaluate("aios-fused", lambda t: [int(h.id) for h in ranked_search(
+            index, Query(t, limit=10, snippets=False), vectors=vectors)], queries, qrels, args.repeat, embed_s,
+            len(docs))
+        vector_only = evaluate("aios-vector", lambda t: [int(d) for d, _ in vectors.rank(t, (), 10).hits],
+                               queries, qrels, 1, embed_s, len(docs))
+        vectors.close()
         conn.close()
         generated = generated_run(docs, queries, work, args.docs, args.repeat)
     finally:
@@ -318,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     out["aios_p50_ms_with_snippets"] = round(with_snippets.p50_ms, 3)
     out["aios_no_feedback_ndcg10"] = round(plain.ndcg10, 4)
     out["aios_no_feedback_p50_ms"] = round(plain.p50_ms, 3)
+    out["aios_fused_ndcg10"] = round(fused.ndcg10, 4)
+    out["aios_fused_p50_ms"] = round(fused.p50_ms, 3)
+    out["aios_fused_p95_ms"] = round(fused.p95_ms, 3)
+    out["aios_offline_embed_docs_per_s"] = round(fused.index_docs_per_s, 1)
+    out["aios_vector_only_ndcg10"] = round(vector_only.ndcg10, 4)
+    out["aios_vector_only_p50_ms"] = round(vector_only.p50_ms, 3)
     for k, v in generated.items():
         out[k] = round(v, 3)
     best_peer = max(by["fts5"].ndcg10, by["bm25s"].ndcg10)
@@ -334,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"Cranfield-format collection {coll}: {len(docs)} documents, {len(queries)} queries")
         print(f"{'system':<14}{'nDCG@10':>9}{'p50 ms':>9}{'p95 ms':>9}{'index docs/s':>14}")
-        for r in [*results, with_snippets, plain]:
+        for r in [*results, with_snippets, plain, fused, vector_only]:
             print(f"{r.name:<14}{r.ndcg10:>9.4f}{r.p50_ms:>9.3f}{r.p95_ms:>9.3f}{r.index_docs_per_s:>14.0f}")
         print(f"generated corpus: {int(generated['docs_100k'])} documents, indexed at "
               f"{generated['index_docs_per_s_100k']:.0f} docs/s")

@@ -26,10 +26,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aios.errors import AiosError
 from aios.memory.model import DocKind, IndexDocument
+from aios.memory.schema import to_micros
 from aios.memory.vectors import FILE_NAME, VectorRow, VectorStore, encode
 
 if TYPE_CHECKING:
@@ -46,7 +48,6 @@ _META_OPSTAMP = "opstamp"
 _EMBED_CHUNK = 256  # texts embedded at a time while a batch is written
 _PENDING_RETRY = 256  # vectors still missing that a batch retries
 _MAX_CHARS = 8000  # of a document's text sent to the model
-_QUERY_CACHE = 256
 
 
 def embed_text(title: str, body: str) -> str:
@@ -70,7 +71,10 @@ class VectorRanking:
 
 
 class Vectors:
-    def __init__(self, index: MemoryIndex, settings: EmbeddingSettings, adapter: ModelAdapter | None = None) -> None:
+    """``query_cache`` query vectors are kept (by text) so that a repeated search costs no model call."""
+
+    def __init__(self, index: MemoryIndex, settings: EmbeddingSettings, adapter: ModelAdapter | None = None,
+                 *, query_cache: int = 256) -> None:
         from aios.models.embedding import model_id
 
         self.index = index
@@ -81,6 +85,7 @@ class Vectors:
         self._down_until = 0.0
         self._last_error = ""
         self._queries: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._query_cache = query_cache
         self.problems: list[str] = []  # what went wrong while following the index (also logged)
         if index.rebuilt:  # a new index (another schema version) may reuse old opstamps
             with self.store.transaction() as st:
@@ -122,8 +127,10 @@ class Vectors:
             raise EmbeddingUnavailable(f"embedding route `{self.settings.route.name}` failed: {message}") from err
         return list(result.vectors)
 
-    def rank(self, text: str, kinds: Sequence[str], depth: int) -> VectorRanking:
-        """The documents nearest to ``text``, or no ranking and a note saying why."""
+    def rank(self, text: str, kinds: Sequence[str], depth: int, half_life_days: float | None = None,
+             now: datetime | None = None) -> VectorRanking:
+        """The documents nearest to ``text`` (among ``kinds``; recency applied with a half-life), or
+        no ranking and a note saying why."""
         vec = self._queries.get(text)
         if vec is None:
             try:
@@ -132,12 +139,14 @@ class Vectors:
                 note = f"{err}; ranked by keywords only"
                 log.warning("%s", note)
                 return VectorRanking((), note)
-            self._queries[text] = vec
-            if len(self._queries) > _QUERY_CACHE:
-                self._queries.popitem(last=False)
+            if self._query_cache > 0:
+                self._queries[text] = vec
+                if len(self._queries) > self._query_cache:
+                    self._queries.popitem(last=False)
         else:
             self._queries.move_to_end(text)
-        return VectorRanking(tuple(self.store.top(vec, depth, kinds)))
+        now_us = to_micros(now or datetime.now(UTC)) if half_life_days else None
+        return VectorRanking(tuple(self.store.top(vec, depth, kinds, half_life_days, now_us)))
 
     # -- following the index -------------------------------------------------------------------
 
@@ -186,7 +195,7 @@ class Vectors:
             for op, arg in ops:
                 if op == "add":
                     assert isinstance(arg, _Added)
-                    st.put(VectorRow(arg.id, arg.grp, arg.kind, arg.digest, made.get(arg.digest)))
+                    st.put(VectorRow(arg.id, arg.grp, arg.kind, arg.updated, arg.digest, made.get(arg.digest)))
                 elif op == "delete":
                     st.delete(str(arg))
                 elif op == "group":
@@ -204,7 +213,7 @@ class Vectors:
         fresh = self.store.meta(_META_MODEL) != self.model
         have = {} if fresh else self.store.digests()
         stale = [i for i in have if i not in docs]
-        wanted = {i: d for i, d in docs.items() if have.get(i) != (d.digest, True)}
+        wanted = {i: d for i, d in docs.items() if have.get(i) != (d.digest, True, d.updated)}
         made: dict[str, bytes | None] = {}
         texts = {d.digest: d.text for d in wanted.values()}
         if not fresh:
@@ -223,7 +232,7 @@ class Vectors:
                 st.clear()
             st.delete_ids(stale)
             for i, d in wanted.items():
-                st.put(VectorRow(i, d.grp, d.kind, d.digest, made.get(d.digest)))
+                st.put(VectorRow(i, d.grp, d.kind, d.updated, d.digest, made.get(d.digest)))
             st.set_meta(_META_MODEL, self.model)
             st.set_meta(_META_OPSTAMP, str(opstamp))
 
@@ -253,6 +262,7 @@ class _Added:
     id: str
     grp: str
     kind: str
+    updated: int | None
     digest: str
 
 
@@ -271,7 +281,9 @@ class _BatchVectors:
             return  # the commit reconciles from the index itself
         text = embed_text(doc.title, doc.body)
         digest = text_digest(text)
-        self.ops.append(("add", _Added(doc.id, doc.source_group(), doc.kind.value, digest)))
+        stamp = doc.updated or doc.created  # as the index stores it
+        self.ops.append(("add", _Added(doc.id, doc.source_group(), doc.kind.value,
+                                       to_micros(stamp) if stamp is not None else None, digest)))
         if digest not in self.made:
             self._texts[digest] = text
             if len(self._texts) >= _EMBED_CHUNK:
@@ -313,6 +325,7 @@ class _BatchVectors:
 class _IndexedText:
     grp: str
     kind: str
+    updated: int | None
     text: str
     digest: str
 
@@ -321,7 +334,7 @@ def _index_documents(index: MemoryIndex, ids: Sequence[str] | None = None) -> di
     """Every document of the index (or those of ``ids``) with the text its vector is made from."""
     import tantivy
 
-    from aios.memory.schema import F_BODY, F_GROUP, F_ID, F_KIND, F_TITLE
+    from aios.memory.schema import F_BODY, F_GROUP, F_ID, F_KIND, F_TITLE, F_UPDATED
 
     searcher = index.searcher()
     Q = tantivy.Query
@@ -333,6 +346,8 @@ def _index_documents(index: MemoryIndex, ids: Sequence[str] | None = None) -> di
     for _, addr in searcher.search(query, total, count=False).hits:
         doc = searcher.doc(addr)
         text = embed_text(str(doc.get_first(F_TITLE) or ""), str(doc.get_first(F_BODY) or ""))
+        updated = doc.get_first(F_UPDATED)
         out[str(doc.get_first(F_ID))] = _IndexedText(str(doc.get_first(F_GROUP)), str(doc.get_first(F_KIND)),
-                                                     text, text_digest(text))
+                                                     None if updated is None else int(updated), text,
+                                                     text_digest(text))
     return out

@@ -74,28 +74,38 @@ def fusion_depth(limit: int) -> int:
 def fused_search(ctx: _Context, plan: _TextPlan, query: Query, filters: list[Any],
                  keyword: list[tuple[float, Any]], vectors: Vectors, now: datetime | None) -> list[Hit]:
     """The hits of ``query`` from its keyword ranking (``(score, address)``, best first, recency
-    applied) fused with the vector ranking of its text; filters and recency apply to both."""
+    applied) fused with the vector ranking of its text; filters and recency apply to both.
+
+    Kinds and recency are applied by the vector store itself; other filters (tags, schemas, record
+    fields, dates) by looking the candidates up in the index. Only the keyword candidates and the
+    final hits are read from the index otherwise."""
     from aios.memory.schema import F_ID
 
     depth = fusion_depth(query.limit)
     keyword = keyword[:depth]
     address = {str(ctx.doc(addr).get_first(F_ID)): addr for _, addr in keyword}
     keyword_ids = list(address)
-    ranking = vectors.rank(query.text, [k.value for k in query.kinds], 2 * depth)
+    narrowed = bool(query.tags or query.schemas or query.fields or query.since or query.until)
+    ranking = vectors.rank(query.text, [k.value for k in query.kinds], 2 * depth if narrowed else depth,
+                           query.half_life_days, now)
     if ranking.note:
         hits = ctx.to_hits(keyword[:query.limit], plan, query.snippets)
         return [dataclasses.replace(h, ranks={"keyword": r}, note=ranking.note) for r, h in enumerate(hits, 1)]
 
     candidates = [doc_id for doc_id, _ in ranking.hits]
-    similarity = dict(ranking.hits)
-    allowed = ctx.addresses([d for d in candidates if d not in address], filters)
-    address.update(allowed)
-    nearest = [(similarity[d], address[d]) for d in candidates if d in address][:depth]
-    if query.half_life_days:
-        nearest = ctx.recency(nearest, query.half_life_days, now)
-    vector_ids = [str(ctx.doc(addr).get_first(F_ID)) for _, addr in nearest]
+    if narrowed:
+        address.update(ctx.addresses([d for d in candidates if d not in address], filters))
+        candidates = [d for d in candidates if d in address]
+    vector_ids = candidates[:depth]
+    while True:
+        fused = fuse(keyword_ids, vector_ids, query.limit)
+        unknown = [d for d, _ in fused if d not in address]
+        address.update(ctx.addresses(unknown, filters))
+        gone = {d for d in unknown if d not in address}  # vectors of documents no longer indexed
+        if not gone:
+            break
+        vector_ids = [d for d in vector_ids if d not in gone]
 
-    fused = fuse(keyword_ids, vector_ids, query.limit)
     kw_rank = {d: r for r, d in enumerate(keyword_ids, 1)}
     vec_rank = {d: r for r, d in enumerate(vector_ids, 1)}
     hits = ctx.to_hits([(score, address[d]) for d, score in fused], plan, query.snippets)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 
 __all__ = ["DIMS", "MODEL_ID", "embed_offline", "features"]
 
-DIMS = 256
+DIMS = 1024
 MODEL_ID = f"offline/hash-v1-{DIMS}"  # stored with the vectors: a change of method re-embeds everything
 
 _WORD = re.compile(r"[a-z0-9]+")

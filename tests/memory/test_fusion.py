@@ -138,6 +138,44 @@ def test_a_document_without_a_vector_is_still_found_by_its_words(fused_index: An
     assert [h.id for h in hits] == ["d1", "d2", "d3", "x1"]
 
 
+def test_a_vector_of_a_document_no_longer_indexed_is_never_a_hit(fused_index: Any) -> None:
+    index, vectors = fused_index
+    index.listen = None  # deleted without the vectors, the store still claiming to be in step
+    index.write(delete_ids=["d1", "d2"])
+    index.listen = vectors._listener
+    with vectors.store.transaction() as st:
+        st.set_meta("opstamp", str(index.opstamp()))
+    assert [d for d, _ in vectors.rank("geothermal", (), 3).hits] == ["d1", "d2", "d3"]
+    hits = search(index, Query("geothermal", limit=3), vectors=vectors)
+    assert [h.id for h in hits] == ["d3", "d4", "d5"]
+    assert [h.ranks["keyword"] for h in hits] == [1, 2, 3] and all("vector" in h.ranks for h in hits)
+    with vectors.store.transaction() as st:  # the truth: out of step
+        st.set_meta("opstamp", "-1")
+    assert vectors.catch_up()  # what every Memory search does first: the stale vectors go
+    assert [d for d, _ in vectors.rank("geothermal", (), 3).hits] == ["d3", "d4", "d5"]
+
+
+def test_recency_applies_to_the_vector_ranking(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    index = MemoryIndex(tmp_path / "index")
+    vectors = Vectors(index, OFFLINE)
+    try:
+        text = "supplier lead times for printed mugs"
+        index.write([doc("old", "Lead times", text, updated=datetime(2023, 1, 1, tzinfo=UTC)),
+                     doc("new", "Lead times", text, updated=datetime(2025, 5, 1, tzinfo=UTC))])
+        now = datetime(2025, 6, 1, tzinfo=UTC)
+        plain = vectors.rank("lead times", (), 2)
+        assert plain.hits[0][1] == pytest.approx(plain.hits[1][1])  # the same text: a tie, by id
+        recent = vectors.rank("lead times", (), 2, half_life_days=90, now=now)
+        assert [d for d, _ in recent.hits] == ["new", "old"]
+        assert recent.hits[0][1] == pytest.approx(plain.hits[0][1] * 0.5 ** (31 / 90), rel=1e-5)
+        hits = search(index, Query("lead times", limit=2, half_life_days=90), now=now, vectors=vectors)
+        assert [h.id for h in hits] == ["new", "old"] and hits[0].ranks == {"keyword": 1, "vector": 1}
+    finally:
+        vectors.close()
+
+
 def test_filters_apply_to_the_vector_ranking(tmp_path: Path) -> None:
     index = MemoryIndex(tmp_path / "index")
     vectors = Vectors(index, OFFLINE)
@@ -178,7 +216,7 @@ def assert_in_step(mem: Memory) -> None:
     searcher = mem.index.searcher()
     import tantivy
 
-    for doc_id, (digest, has_vec) in rows.items():
+    for doc_id, (digest, has_vec, _) in rows.items():
         found = searcher.search(tantivy.Query.term_query(mem.index.schema, "id", doc_id), 1).hits
         stored = searcher.doc(found[0][1])
         assert digest == text_digest(embed_text(stored.get_first("title"), stored.get_first("body")))

@@ -16,6 +16,7 @@ from aios.memory.memory import Memory
 from aios.memory.model import DocKind, Query
 from aios.memory.ranking import search
 from aios.memory.settings import MemorySettings
+from aios.models.offline_embedding import MODEL_ID
 from aios.runtime.log import entries_for_run
 from tests.models.openai_server import FakeOpenAI, status
 
@@ -160,7 +161,7 @@ def test_switching_routes_re_embeds_everything(tmp_path: Path, server: FakeOpenA
     (root / "aios.yaml").write_text(remote_yaml(server, route="default"))  # the offline route first
     with Memory.for_workspace(root) as mem:
         assert mem.search(Query("rush jobs"))[0].ranks.get("vector")
-        assert mem.vectors is not None and mem.vectors.store.meta("model") == "offline/hash-v1-256"
+        assert mem.vectors is not None and mem.vectors.store.meta("model") == MODEL_ID
     assert embedding_requests(server) == []
     (root / "aios.yaml").write_text(remote_yaml(server, route="embed"))
     with Memory.for_workspace(root) as mem:
