@@ -24,18 +24,20 @@ from aios.memory.model import (
 )
 
 if TYPE_CHECKING:
+    from aios.memory.embedder import Vectors
     from aios.memory.memory import Memory, query_from_filter, retrieve, runtime_retriever
-    from aios.memory.settings import MemorySettings
+    from aios.memory.settings import EmbeddingSettings, MemorySettings
 
 __all__ = [
     "ArchiveSource", "DocKind", "FieldFilter", "FileSource", "Hit", "IndexDocument", "Provenance", "Query",
     "RecordSource", "RunSource", "describe_provenance", "Memory", "MemorySettings", "retrieve",
-    "runtime_retriever", "query_from_filter",
+    "runtime_retriever", "query_from_filter", "EmbeddingSettings", "Vectors",
 ]
 
 _LAZY = {"Memory": "aios.memory.memory", "retrieve": "aios.memory.memory",
          "runtime_retriever": "aios.memory.memory", "query_from_filter": "aios.memory.memory",
-         "MemorySettings": "aios.memory.settings"}
+         "MemorySettings": "aios.memory.settings", "EmbeddingSettings": "aios.memory.settings",
+         "Vectors": "aios.memory.embedder"}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -86,6 +87,7 @@ class Vectors:
         self._last_error = ""
         self._queries: OrderedDict[str, tuple[float, ...]] = OrderedDict()
         self._query_cache = query_cache
+        self._cache_lock = threading.Lock()
         self.problems: list[str] = []  # what went wrong while following the index (also logged)
         if index.rebuilt:  # a new index (another schema version) may reuse old opstamps
             with self.store.transaction() as st:
@@ -131,7 +133,10 @@ class Vectors:
              now: datetime | None = None) -> VectorRanking:
         """The documents nearest to ``text`` (among ``kinds``; recency applied with a half-life), or
         no ranking and a note saying why."""
-        vec = self._queries.get(text)
+        with self._cache_lock:
+            vec = self._queries.get(text)
+            if vec is not None:
+                self._queries.move_to_end(text)
         if vec is None:
             try:
                 (vec,) = self.embed([text[:_MAX_CHARS]])
@@ -140,11 +145,10 @@ class Vectors:
                 log.warning("%s", note)
                 return VectorRanking((), note)
             if self._query_cache > 0:
-                self._queries[text] = vec
-                if len(self._queries) > self._query_cache:
-                    self._queries.popitem(last=False)
-        else:
-            self._queries.move_to_end(text)
+                with self._cache_lock:
+                    self._queries[text] = vec
+                    while len(self._queries) > self._query_cache:
+                        self._queries.popitem(last=False)
         now_us = to_micros(now or datetime.now(UTC)) if half_life_days else None
         return VectorRanking(tuple(self.store.top(vec, depth, kinds, half_life_days, now_us)))
 
@@ -169,7 +173,11 @@ class Vectors:
         return True
 
     def _listener(self) -> _BatchVectors:
-        return _BatchVectors(self, self.in_step())
+        try:
+            in_step = self.in_step()
+        except Exception:  # an unreadable store must not stop the index write: reconcile after it
+            in_step = False
+        return _BatchVectors(self, in_step)
 
     def _problem(self, text: str) -> None:
         self.problems.append(text)

@@ -18,6 +18,7 @@ from aios.memory.memory import Memory, interleave
 from aios.memory.model import DocKind, FieldFilter, FileSource, Hit, IndexDocument, Query, RecordSource
 from aios.memory.ranking import search
 from aios.memory.settings import EmbeddingSettings, MemorySettings
+from aios.memory.vectors import VectorStore
 from aios.models.adapter import ModelAdapter
 from aios.models.embedding import EmbeddingRequest, EmbeddingResult
 from aios.plan.plan import ModelRoute
@@ -305,3 +306,16 @@ def test_without_an_embedding_route_there_is_no_vector_file(tmp_path: Path) -> N
         hits = mem.search(Query("rush jobs"))
         assert hits and mem.vectors is None and all(not h.ranks for h in hits)
     assert not (root / ".aios" / "index" / "vectors.db").exists()
+
+
+def test_an_unusable_vector_store_never_fails_an_index_write(tmp_path: Path) -> None:
+    index = MemoryIndex(tmp_path / "index")
+    vectors = Vectors(index, OFFLINE)
+    index.write(graded_docs()[:2])
+    vectors.store.close()  # every call on it now raises
+    index.write([doc("late", "Late note", "written while the vectors cannot be")])
+    assert "late" in index.ids()
+    assert vectors.problems and "vectors not updated" in vectors.problems[-1]
+    vectors.store = VectorStore(index.directory / "vectors.db")  # usable again: caught up, not lost
+    assert vectors.catch_up() and "late" in vectors.store.digests()
+    vectors.close()
