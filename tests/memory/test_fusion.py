@@ -319,3 +319,74 @@ def test_an_unusable_vector_store_never_fails_an_index_write(tmp_path: Path) -> 
     vectors.store = VectorStore(index.directory / "vectors.db")  # usable again: caught up, not lost
     assert vectors.catch_up() and "late" in vectors.store.digests()
     vectors.close()
+
+
+CRASH_CHILD = """
+import sys, time
+from pathlib import Path
+from aios.memory import embedder
+from aios.memory.memory import Memory
+
+marker = Path(sys.argv[2])
+apply = embedder.Vectors._apply
+
+def stalled(self, *args, **kwargs):
+    marker.write_text("after the index commit, before the vectors'")
+    time.sleep(60)
+    return apply(self, *args, **kwargs)
+
+embedder.Vectors._apply = stalled
+Memory.for_workspace(Path(sys.argv[1])).sync()
+"""
+
+
+def test_a_crash_between_the_index_commit_and_the_vectors_is_caught_up(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = embedded_workspace(tmp_path)
+    with Memory.for_workspace(root) as mem:
+        mem.search(Query("rush jobs"))
+        assert_in_step(mem)
+    (root / "knowledge" / "drilling.md").write_text("# Drilling\n\nBorehole depth for ground source pumps.\n")
+    marker = tmp_path / "inside"
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, str(root), str(marker)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the child never reached the vectors"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    with Memory.for_workspace(root) as mem:
+        assert mem.vectors is not None and not mem.vectors.in_step()
+        assert "note:knowledge/drilling.md#L1" in mem.index.ids()  # the index commit landed
+        hits = mem.search(Query("ground source borehole"))
+        assert hits[0].title == "Drilling" and hits[0].ranks == {"keyword": 1, "vector": 1}
+        assert_in_step(mem)
+
+
+def test_two_processes_writing_records_keep_the_vectors_in_step(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = embedded_workspace(tmp_path)
+    with Memory.for_workspace(root) as mem:
+        mem.sync()
+    child = str(Path(__file__).with_name("writer_child.py"))
+    procs = [subprocess.Popen([sys.executable, child, "records", str(root), name, "15"], stderr=subprocess.PIPE)
+             for name in ("p", "q")]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    with Memory.for_workspace(root) as mem:
+        assert mem.vectors is not None and mem.vectors.in_step()  # each writer's own batches kept it
+        assert len(mem.index.ids(DocKind.RECORD)) == 30
+        assert_in_step(mem)
+        hits = mem.search(Query("tokenqx14", kinds=(DocKind.RECORD,)))
+        assert hits[0].id == "record:Customer:q-14" and set(hits[0].ranks) == {"keyword", "vector"}
