@@ -72,22 +72,19 @@ def _remote(request: EmbeddingRequest, adapter: ModelAdapter) -> EmbeddingResult
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    from aios.models.remote import _delay, _retry_after, _short
+    from aios.models.remote import RETRY, ProviderRetries
 
     litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout for every failed call
     _build_response_types(litellm)
 
     route = request.route
-    permanent = tuple(getattr(litellm, name) for name in (
-        "AuthenticationError", "BadRequestError", "NotFoundError", "PermissionDeniedError",
-        "UnprocessableEntityError"))
     vectors: list[tuple[float, ...]] = []
     spent = Usage()
     problems: list[str] = []
     attempts = 0
     for start in range(0, len(request.texts), BATCH):
         chunk = list(request.texts[start:start + BATCH])
-        transient_left = route.max_retries
+        retries = ProviderRetries(litellm, route, adapter)  # each batch has the route's retries
         while True:
             attempts += 1
             kwargs: dict[str, Any] = {"model": route.model, "input": chunk, "timeout": route.timeout_s,
@@ -99,23 +96,18 @@ def _remote(request: EmbeddingRequest, adapter: ModelAdapter) -> EmbeddingResult
             client = _openai_client(litellm, route, request.api_key)
             if client is not None:
                 kwargs["client"] = client
-            try:
+            def attempt(kwargs: dict[str, Any] = kwargs, size: int = len(chunk)) -> Any:
                 response = litellm.embedding(**kwargs)
-                got = _vectors_of(response, len(chunk))
-            except permanent as err:
-                raise ModelError(f"{route.model}: {type(err).__name__}: {_short(err)}", transient=False,
-                                 usage=spent, attempts=attempts) from err
-            except Exception as err:  # 429, 5xx, timeouts, connection errors, malformed replies
-                problems.append(f"attempt {attempts}: {type(err).__name__}: {_short(err)}")
-                if transient_left <= 0:
-                    raise ModelError(f"{route.model}: gave up after {attempts} attempt(s): {problems[-1]}",
-                                     transient=True, usage=spent, attempts=attempts) from err
-                transient_left -= 1
-                adapter.sleep(_delay(adapter, route.max_retries - transient_left, _retry_after(err)))
-                continue
+                return response, _vectors_of(response, size)  # a malformed reply is a provider fault
+
+            try:
+                outcome = retries.call(attempt, attempts=attempts, spent=spent, problems=problems)
             finally:
                 if client is not None:
                     client.close()
+            if outcome is RETRY:
+                continue
+            response, got = outcome
             spent = spent.plus(_usage_of(litellm, route, response))
             vectors.extend(got)
             break

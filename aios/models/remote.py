@@ -14,6 +14,7 @@ import json
 import os
 import random
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aios.models.adapter import BudgetExceeded, ModelError, ModelRequest, ModelResult, Usage
@@ -21,8 +22,9 @@ from aios.runtime.validation import validate_record
 
 if TYPE_CHECKING:
     from aios.models.adapter import ModelAdapter
+    from aios.plan.plan import ModelRoute
 
-__all__ = ["complete_remote", "extract_json"]
+__all__ = ["complete_remote", "extract_json", "ProviderRetries", "RETRY"]
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -73,6 +75,39 @@ def _messages(request: ModelRequest) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+_PERMANENT = ("AuthenticationError", "BadRequestError", "NotFoundError", "PermissionDeniedError",
+              "UnprocessableEntityError")
+RETRY = object()  # what `ProviderRetries.call` returns when the caller should try again
+
+
+class ProviderRetries:
+    """The retry policy of every provider call (completions, embeddings): client errors fail at once;
+    provider faults (429, 5xx, timeouts, connection errors, malformed replies) are retried up to the
+    route's ``max_retries``, with the adapter's backoff and any Retry-After the provider sent."""
+
+    def __init__(self, litellm: Any, route: ModelRoute, adapter: ModelAdapter) -> None:
+        self.permanent = tuple(getattr(litellm, name) for name in _PERMANENT)
+        self.route = route
+        self.adapter = adapter
+        self.left = route.max_retries
+
+    def call(self, fn: Callable[[], Any], *, attempts: int, spent: Usage, problems: list[str]) -> Any:
+        """``fn()``'s result, or `RETRY` after a fault that leaves retries (the backoff is already slept)."""
+        try:
+            return fn()
+        except self.permanent as err:
+            raise ModelError(f"{self.route.model}: {type(err).__name__}: {_short(err)}", transient=False,
+                             usage=spent, attempts=attempts) from err
+        except Exception as err:  # 429, 5xx, timeouts, connection errors, unparseable responses
+            problems.append(f"attempt {attempts}: {type(err).__name__}: {_short(err)}")
+            if self.left <= 0:
+                raise ModelError(f"{self.route.model}: gave up after {attempts} attempt(s): {problems[-1]}",
+                                 transient=True, usage=spent, attempts=attempts) from err
+            self.left -= 1
+            self.adapter.sleep(_delay(self.adapter, self.route.max_retries - self.left, _retry_after(err)))
+            return RETRY
+
+
 def complete_remote(request: ModelRequest, adapter: ModelAdapter) -> ModelResult:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -83,10 +118,7 @@ def complete_remote(request: ModelRequest, adapter: ModelAdapter) -> ModelResult
     if request.schema is not None:
         response_format = {"type": "json_schema", "json_schema": {
             "name": request.schema.name, "schema": request.schema.to_json_schema(), "strict": False}}
-    permanent = tuple(getattr(litellm, name) for name in (
-        "AuthenticationError", "BadRequestError", "NotFoundError", "PermissionDeniedError",
-        "UnprocessableEntityError"))
-    transient_left = route.max_retries
+    retries = ProviderRetries(litellm, route, adapter)
     invalid_left = route.max_retries
     spent = Usage()
     problems: list[str] = []
@@ -108,18 +140,9 @@ def complete_remote(request: ModelRequest, adapter: ModelAdapter) -> ModelResult
             kwargs["max_tokens"] = route.max_tokens
         if response_format is not None:
             kwargs["response_format"] = response_format
-        try:
-            response = litellm.completion(**kwargs)
-        except permanent as err:
-            raise ModelError(f"{route.model}: {type(err).__name__}: {_short(err)}", transient=False,
-                             usage=spent, attempts=attempts) from err
-        except Exception as err:  # 429, 5xx, timeouts, connection errors, unparseable responses
-            problems.append(f"attempt {attempts}: {type(err).__name__}: {_short(err)}")
-            if transient_left <= 0:
-                raise ModelError(f"{route.model}: gave up after {attempts} attempt(s): {problems[-1]}",
-                                 transient=True, usage=spent, attempts=attempts) from err
-            transient_left -= 1
-            adapter.sleep(_delay(adapter, route.max_retries - transient_left, _retry_after(err)))
+        response = retries.call(lambda kw=kwargs: litellm.completion(**kw), attempts=attempts, spent=spent,
+                                problems=problems)
+        if response is RETRY:
             continue
         spent = spent.plus(_usage_of(litellm, route, response))
         try:
