@@ -10,6 +10,7 @@ and the run's remaining budget is checked before each attempt.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -140,8 +141,8 @@ def complete_remote(request: ModelRequest, adapter: ModelAdapter) -> ModelResult
             kwargs["max_tokens"] = route.max_tokens
         if response_format is not None:
             kwargs["response_format"] = response_format
-        response = retries.call(lambda kw=kwargs: litellm.completion(**kw), attempts=attempts, spent=spent,
-                                problems=problems)
+        response = retries.call(functools.partial(litellm.completion, **kwargs), attempts=attempts,
+                                spent=spent, problems=problems)
         if response is RETRY:
             continue
         spent = spent.plus(_usage_of(litellm, route, response))
