@@ -8,16 +8,15 @@ source text for the life of the process.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError, Undefined
 
 from aios.errors import RunError
 from aios.plan.plan import Lit, Template, TList, TMap, TValue
+from aios.templating import environment, expression_source
 
 __all__ = ["TemplateFailed", "Renderer", "environment", "render_text"]
 
@@ -31,17 +30,7 @@ class TemplateFailed(RunError):
         super().__init__(f"template `{source.strip()[:80]}` failed: {error}")
 
 
-def environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=StrictUndefined)
-    env.filters["tojson"] = lambda v, indent=None: json.dumps(v, indent=indent, ensure_ascii=False, default=str)
-    return env
-
-
-def _strip_braces(text: str) -> str:
-    stripped = text.strip()
-    if stripped.startswith("{{") and stripped.endswith("}}"):
-        stripped = stripped[2:-2].strip()
-    return stripped
+_strip_braces = expression_source
 
 
 class Renderer:
