@@ -37,12 +37,5 @@ class Span(NamedTuple):
         """Lark positions are 1-based; convert once, here."""
         return cls(file, line - 1, column - 1, end_line - 1, end_column - 1)
 
-    def shifted(self, line: int, col: int) -> Span:
-        """Move a span measured inside an embedded string (a template) to file coordinates."""
-        if self.line == 0:
-            return Span(self.file, line, col + self.col, line + self.end_line - self.line,
-                        (col + self.end_col) if self.end_line == 0 else self.end_col)
-        return Span(self.file, line + self.line, self.col, line + self.end_line, self.end_col)
-
     def show(self) -> str:
         return f"{self.file}:{self.line + 1}:{self.col + 1}"

@@ -21,9 +21,6 @@ class CheckContext:
     broken: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) that failed to build
     _lines: dict[str, list[str]] = field(default_factory=dict)
 
-    def of_kind(self, kind: str) -> list[SpecDocument]:
-        return [d for d in self.documents if d.kind == kind]
-
     def lines(self, file: str) -> list[str]:
         if file not in self._lines:
             self._lines[file] = (self.sources.text_of(file) or "").splitlines()

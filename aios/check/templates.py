@@ -7,13 +7,12 @@ against the shapes of the scope it runs in, so `aios validate` catches what rend
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jinja2 import TemplateSyntaxError, nodes
 
 from aios.check.context import CheckContext
-from aios.check.shapes import ANY_SHAPE, ListShape, ObjShape, Shape, item_of, member
+from aios.check.shapes import ObjShape, Shape, item_of, member
 from aios.plan.plan import Template
 from aios.plan.types import RecordType
 from aios.span import Span
@@ -238,10 +237,3 @@ def _chain(node: nodes.Node) -> tuple[list[str], list[nodes.Node]]:
             return [], [node]  # rooted at a call or literal: walk it normally
     parts.reverse()
     return parts, rest
-
-
-def list_shape(shape: Shape) -> ListShape:
-    return shape if isinstance(shape, ListShape) else ListShape(ANY_SHAPE)
-
-
-ShapeFn = Callable[[str], Shape]

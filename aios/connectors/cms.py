@@ -18,6 +18,7 @@ from aios.connectors.localfs import (
     atomic_write,
     inside,
     os_failure,
+    read_if_present,
     remove_file,
     setting_folder,
     workspace_relative,
@@ -76,12 +77,6 @@ def _url(slug: str, ctx: Context) -> str:
     return f"{base}/{slug.strip()}" if base else f"/{slug.strip()}"
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
 
 @connector
 def publish(input: PublishInput, ctx: Context) -> PublishOutput:
@@ -89,7 +84,7 @@ def publish(input: PublishInput, ctx: Context) -> PublishOutput:
     target = _page(input.slug, ctx)
     data = render_page(input, ctx).encode()
     try:
-        if _read(target) != data:
+        if read_if_present(target) != data:
             atomic_write(target, data)
     except OSError as err:
         raise os_failure(err, f"cannot write {workspace_relative(ctx, target)}") from err
@@ -101,7 +96,7 @@ def _preview_publish(input: PublishInput, ctx: Context) -> Preview:
     target = _page(input.slug, ctx)
     rel = workspace_relative(ctx, target)
     page = render_page(input, ctx)
-    before = _read(target)
+    before = read_if_present(target)
     what = "publish" if before is None else ("leave unchanged" if before == page.encode() else "replace")
     url = _url(input.slug, ctx)
     return Preview(f"site page {rel} ({url})", f"would {what} `{input.title}` at {url}",
@@ -112,7 +107,7 @@ def _preview_publish(input: PublishInput, ctx: Context) -> Preview:
 def _reconcile_publish(input: PublishInput, ctx: Context) -> Reconciliation:
     target = _page(input.slug, ctx)
     rel = workspace_relative(ctx, target)
-    before = _read(target)
+    before = read_if_present(target)
     if before == render_page(input, ctx).encode():
         return Reconciliation.happened({"url": _url(input.slug, ctx), "path": rel}, f"{rel} is published")
     return Reconciliation.not_happened(f"{rel} is not there" if before is None else f"{rel} holds another version")

@@ -17,6 +17,7 @@ from aios.connectors.localfs import (
     atomic_write,
     inside,
     os_failure,
+    read_if_present,
     remove_file,
     setting_folder,
     workspace_relative,
@@ -49,12 +50,6 @@ def _outbox(ctx: Context) -> Path:
     return setting_folder(ctx, "outbox", "outbox")
 
 
-def _existing(target: Path) -> bytes | None:
-    try:
-        return target.read_bytes()
-    except FileNotFoundError:
-        return None
-
 
 @connector
 def write(input: WriteInput, ctx: Context) -> WriteOutput:
@@ -62,7 +57,7 @@ def write(input: WriteInput, ctx: Context) -> WriteOutput:
     target = inside(_outbox(ctx), input.path)
     data = input.content.encode()
     try:
-        if _existing(target) != data:
+        if read_if_present(target) != data:
             atomic_write(target, data)
     except OSError as err:
         raise os_failure(err, f"cannot write {workspace_relative(ctx, target)}") from err
@@ -73,7 +68,7 @@ def write(input: WriteInput, ctx: Context) -> WriteOutput:
 def _preview_write(input: WriteInput, ctx: Context) -> Preview:
     target = inside(_outbox(ctx), input.path)
     data = input.content.encode()
-    before = _existing(target)
+    before = read_if_present(target)
     what = "create" if before is None else ("leave unchanged" if before == data else "replace")
     rel = workspace_relative(ctx, target)
     content = input.content if len(input.content) <= _PREVIEW_CHARS else input.content[:_PREVIEW_CHARS] + "…"
@@ -86,7 +81,7 @@ def _reconcile_write(input: WriteInput, ctx: Context) -> Reconciliation:
     target = inside(_outbox(ctx), input.path)
     data = input.content.encode()
     rel = workspace_relative(ctx, target)
-    before = _existing(target)
+    before = read_if_present(target)
     if before == data:
         return Reconciliation.happened({"path": rel, "bytes": len(data)}, f"{rel} holds the expected content")
     if before is None:

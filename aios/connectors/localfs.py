@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed
 
-__all__ = ["atomic_write", "remove_file", "setting_folder", "inside", "workspace_relative", "os_failure"]
+__all__ = ["atomic_write", "read_if_present", "remove_file", "setting_folder", "inside", "workspace_relative", "os_failure"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -72,3 +72,11 @@ def remove_file(call: ConnectorCall, target: Path) -> bool:
     except OSError as err:
         raise os_failure(err, f"cannot remove {workspace_relative(call, target)}") from err
     return True
+
+
+def read_if_present(path: Path) -> bytes | None:
+    """The file's bytes, or None when it does not exist (what reconcile and previews compare)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aios.diagnostics import CODES, Diagnostic, DiagnosticSink, Severity
+from aios.diagnostics import CODES, Diagnostic, DiagnosticSink
 from aios.span import Span
 
 __all__ = ["Suppression", "scan_suppressions", "apply_suppressions"]
@@ -81,7 +81,3 @@ def apply_suppressions(diags: Iterable[Diagnostic], suppressions: list[Suppressi
     kept.extend(extra.items)
     sink.items = kept
     return kept
-
-
-def is_error(d: Diagnostic) -> bool:
-    return d.severity is Severity.ERROR

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-import json
 from typing import Any
 
-__all__ = ["canonical", "content_hash", "canonical_hash"]
+__all__ = ["canonical", "content_hash"]
 
 
 _SKIP = ("span", "content_hash", "compiled")
@@ -48,9 +47,3 @@ def content_hash(value: Any) -> str:
     if dataclasses.is_dataclass(value) and not isinstance(value, type) and hasattr(value, "content_hash"):
         value = dataclasses.replace(value, content_hash="")
     return hashlib.sha256(repr(value).encode()).hexdigest()
-
-
-def canonical_hash(value: Any) -> str:
-    """A hash of the canonical JSON form (for values that are not plan dataclasses)."""
-    data = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(data.encode()).hexdigest()

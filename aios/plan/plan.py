@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from aios.plan.types import FieldType, RecordType
+from aios.plan.types import RecordType
 from aios.span import Span
 
 __all__ = [
@@ -333,10 +333,3 @@ class Plan:
     @cached_property
     def prompt_map(self) -> dict[str, str]:
         return dict(self.prompts)
-
-    def field_type_of(self, schema: str, path: tuple[str, ...]) -> FieldType | None:
-        rec = self.schema_map.get(schema)
-        if rec is None or not path:
-            return None
-        f = rec.field(path[0])
-        return f.type if f else None
