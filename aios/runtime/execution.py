@@ -17,6 +17,8 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aios.errors import PolicyError, RunError
@@ -38,7 +40,7 @@ from aios.runtime.validation import validate_record
 if TYPE_CHECKING:
     from aios.runtime.interpreter import Runtime
 
-__all__ = ["Execution"]
+__all__ = ["Execution", "Admission"]
 
 
 
@@ -86,11 +88,23 @@ def _json_view(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A new run's admission (event, run row, ``run.admitted`` entry), written by the run's first commit."""
+
+    write: Callable[[sqlite3.Connection], None]
+    progress: Progress
+
+
+_PURE = frozenset({StepKind.TRANSFORM, StepKind.BRANCH})  # steps that may run before the admission is durable
+
+
 class Execution:
-    def __init__(self, rt: Runtime, plan: Plan, state: RunState) -> None:
+    def __init__(self, rt: Runtime, plan: Plan, state: RunState, admission: Admission | None = None) -> None:
         self.rt = rt
         self.plan = plan
         self.state = state
+        self.admission = admission
         self.pb = plan.playbook_map[state.playbook]
         self.renderer = rt.renderer
         self.gate = PolicyGate(plan, rt.actor, rt.policy_commit)
@@ -134,6 +148,8 @@ class Execution:
                 if why is not None:
                     self._skip(step, why)
                     continue
+                if self.admission is not None and step.kind not in _PURE:
+                    self.commit(Commit([]))  # durable before the first call that costs or touches the world
                 try:
                     self._run_step(i, step)
                 except _StepFailure as failure:
@@ -193,15 +209,20 @@ class Execution:
     def commit(self, c: Commit) -> None:
         st = self.state
         rt = self.rt
+        admission = self.admission
         with rt.store.transaction() as conn:
-            row = conn.execute("SELECT status, owner FROM runs WHERE id = ?", (st.run_id,)).fetchone()
-            cancelled = row["status"] == RunStatus.CANCELLED.value
-            if c.check_cancel and cancelled:
-                raise _Cancelled()
-            if cancelled:  # the result of an effect is still recorded, but the run stays cancelled
-                c.finish, c.status = False, None
-            if c.check_cancel and row["owner"] != rt.owner:
-                raise _Lost(f"run {st.run_id} was taken over by {row['owner'] or 'nobody'}; this process stops")
+            if admission is not None:  # the run is new: no other process can have seen it yet
+                admission.write(conn)
+                cancelled = False
+            else:
+                row = conn.execute("SELECT status, owner FROM runs WHERE id = ?", (st.run_id,)).fetchone()
+                cancelled = row["status"] == RunStatus.CANCELLED.value
+                if c.check_cancel and cancelled:
+                    raise _Cancelled()
+                if cancelled:  # the result of an effect is still recorded, but the run stays cancelled
+                    c.finish, c.status = False, None
+                if c.check_cancel and row["owner"] != rt.owner:
+                    raise _Lost(f"run {st.run_id} was taken over by {row['owner'] or 'nobody'}; this process stops")
             at = log.now_iso()
             for rtype, rid, data, step_id, body in c.records:
                 rv = rt.records.write(rtype, rid, data, run_id=st.run_id, step_id=step_id,
@@ -235,6 +256,9 @@ class Execution:
                 conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ? AND status != 'cancelled'",
                              (*args, st.run_id))
         self.pending = []
+        if admission is not None:
+            self.admission = None
+            rt.emit(admission.progress)
         st.cost_usd += self.cost_delta
         st.tokens += self.tokens_delta
         self.cost_delta = 0.0

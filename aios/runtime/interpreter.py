@@ -27,7 +27,7 @@ from aios.runtime import approvals, log
 from aios.runtime.approvals import Approval, ApprovalStatus
 from aios.runtime.breaker import CircuitBreakers
 from aios.runtime.connectors import ConnectorRegistry
-from aios.runtime.execution import Execution
+from aios.runtime.execution import Admission, Execution
 from aios.runtime.outcome import Progress, RunOutcome
 from aios.runtime.ownership import owner_alive, owner_token
 from aios.runtime.records import RecordStore
@@ -136,6 +136,15 @@ class Runtime:
         With ``claim`` the run is admitted already owned by this process (``running``), so starting
         it costs no second commit.
         """
+        state, admission = self._prepare(playbook, event, claim=claim, rerun_of=rerun_of, rerun_from=rerun_from)
+        with self.store.transaction() as conn:
+            admission.write(conn)
+        self.emit(admission.progress)
+        return state
+
+    def _prepare(self, playbook: str, event: Event | Mapping[str, Any], *, claim: bool,
+                 rerun_of: str | None = None, rerun_from: str | None = None) -> tuple[RunState, Admission]:
+        """Check the event against the playbook and build the admission's writes (not yet durable)."""
         plan = self.plan
         pb = plan.playbook_map.get(playbook)
         if pb is None:
@@ -154,15 +163,16 @@ class Runtime:
                 raise RunError(f"the event payload does not match {pb.trigger.payload_schema}: " + "; ".join(errors))
         run_id = new_run_id()
         status = RunStatus.RUNNING if claim else RunStatus.ADMITTED
-        with self.store.transaction() as conn:
-            at = log.now_iso()
+        at = log.now_iso()
+        payload = log.dumps(ev.payload)
+        ev = self._event_identity(self.store.conn, ev, payload)
+        state = RunState(run_id, playbook, plan.content_hash, ev, status, at)
+
+        def write(conn: sqlite3.Connection) -> None:
             self._snapshot(conn, plan, at)
-            payload = log.dumps(ev.payload)
-            known = conn.execute("SELECT type, payload FROM events WHERE id = ?", (ev.id,)).fetchone()
-            if known is not None and (known[0], known[1]) != (ev.type, payload):
-                # the same id with different content is a different event: events are immutable
-                digest = hashlib.sha256(f"{ev.type}\x1f{payload}".encode()).hexdigest()[:8]
-                ev = dataclasses.replace(ev, id=f"{ev.id}@{digest}")
+            if self._event_identity(conn, ev, payload) is not ev:
+                raise RunError(f"event `{ev.id}` was stored with other content while this run was admitted; "
+                               "run it again")
             conn.execute("INSERT OR IGNORE INTO events(id, type, source, time, payload, received_at) "
                          "VALUES (?,?,?,?,?,?)", (ev.id, ev.type, ev.source, ev.time, payload, at))
             conn.execute("INSERT INTO runs(id, playbook, plan_hash, event_id, status, created_at, updated_at, owner, "
@@ -176,8 +186,18 @@ class Runtime:
             if claim:
                 body["owner"] = self.owner
             log.append(conn, [(run_id, None, T.RUN_ADMITTED, body)], at)
-        self.emit(Progress(run_id, None, "run", "admitted", f"{playbook} on {ev.type} {ev.id}"))
-        return RunState(run_id, playbook, plan.content_hash, ev, status, at)
+
+        return state, Admission(write, Progress(run_id, None, "run", "admitted", f"{playbook} on {ev.type} {ev.id}"))
+
+    @staticmethod
+    def _event_identity(conn: sqlite3.Connection, ev: Event, payload: str) -> Event:
+        """The event as it is stored: the same id with other content is another event (events are
+        immutable), so it gets the content's digest appended to its id."""
+        known = conn.execute("SELECT type, payload FROM events WHERE id = ?", (ev.id,)).fetchone()
+        if known is None or (known[0], known[1]) == (ev.type, payload):
+            return ev
+        digest = hashlib.sha256(f"{ev.type}\x1f{payload}".encode()).hexdigest()[:8]
+        return dataclasses.replace(ev, id=f"{ev.id}@{digest}")
 
     def _snapshot(self, conn: sqlite3.Connection, plan: Plan, at: str) -> None:
         """Keep the plan a run is pinned to, so the run can resume after the workspace changes."""
@@ -206,9 +226,16 @@ class Runtime:
     # -- execution --------------------------------------------------------------------------------
 
     def start(self, playbook: str, event: Event | Mapping[str, Any]) -> RunOutcome:
-        """Admit a run (durably, already claimed) and execute it until it ends or waits."""
-        state = self._admit(playbook, event, claim=True)
-        return Execution(self, self.plan, state).run()  # nothing to replay: the state is the admission
+        """Admit a run (durably, already claimed) and execute it until it ends or waits.
+
+        The admission commits together with the run's first commit when the steps before it are
+        pure (transforms and branches: no model, connector, retrieval or approval), which saves a
+        commit per run; anything else makes the admission durable on its own first. Either way the
+        run is durable before its id is returned, and a crash before that commit leaves no trace
+        but an unanswered caller.
+        """
+        state, admission = self._prepare(playbook, event, claim=True)
+        return Execution(self, self.plan, state, admission).run()  # nothing to replay: the state is the admission
 
     def resume(self, run_id: str, *, force: bool = False) -> RunOutcome:
         """Continue a run from its last durable point (after a crash, an approval, or a restart)."""

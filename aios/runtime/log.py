@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,9 @@ _SEP = b"\x1f"
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def dumps(value: Any) -> str:
-    """The one JSON encoding used for log bodies and stored values."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+    """UTC now as ``2026-11-21T09:30:00.123Z`` (the one timestamp format of the store)."""
+    t = time.time()
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(t))}.{int(t * 1000) % 1000:03d}Z"
 
 
 def _default(value: Any) -> Any:
@@ -41,6 +38,14 @@ def _default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def dumps(value: Any) -> str:
+    """The one JSON encoding used for log bodies and stored values (one encoder, built once)."""
+    return _ENCODER.encode(value)
 
 
 def entry_hash(prev: bytes, seq: int, run_id: str | None, step_id: str | None, type_: str, at: str,
@@ -62,7 +67,7 @@ class LogEntry:
 
 
 def _tail(conn: sqlite3.Connection) -> tuple[int, bytes]:
-    row = conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+    row = conn.execute(TAIL_SQL).fetchone()
     if row is not None:
         return int(row[0]), bytes(row[1])
     seg = conn.execute("SELECT last_seq, last_hash FROM log_segments ORDER BY last_seq DESC LIMIT 1").fetchone()
@@ -71,13 +76,18 @@ def _tail(conn: sqlite3.Connection) -> tuple[int, bytes]:
     return 0, GENESIS
 
 
+TAIL_SQL = "SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1"
+
+
 def append(conn: sqlite3.Connection, items: list[tuple[str | None, str | None, str, dict[str, Any]]],
-           at: str | None = None) -> int:
+           at: str | None = None, tail: tuple[int, bytes] | None = None) -> int:
     """Append ``(run_id, step_id, type, body)`` entries; call inside a write transaction.
 
-    Returns the number of bytes of body text written (for accounting in the bench).
+    ``tail`` is the last entry's ``(seq, hash)`` when the caller already read it in this transaction
+    (``TAIL_SQL``), which saves a statement per step. Returns the number of bytes of body text
+    written (for accounting in the bench).
     """
-    seq, prev = _tail(conn)
+    seq, prev = tail if tail is not None else _tail(conn)
     stamp = at or now_iso()
     rows = []
     size = 0
@@ -88,9 +98,14 @@ def append(conn: sqlite3.Connection, items: list[tuple[str | None, str | None, s
         digest = entry_hash(prev, seq, run_id, step_id, type_, stamp, text)
         rows.append((seq, run_id, step_id, type_, stamp, text, prev, digest))
         prev = digest
-    conn.executemany("INSERT INTO log(seq, run_id, step_id, type, at, body, prev, hash) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if len(rows) == 1:
+        conn.execute(_INSERT, rows[0])
+    else:
+        conn.executemany(_INSERT, rows)
     return size
+
+
+_INSERT = "INSERT INTO log(seq, run_id, step_id, type, at, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def entries_for_run(conn: sqlite3.Connection, run_id: str) -> Iterator[LogEntry]:

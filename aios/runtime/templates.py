@@ -48,17 +48,8 @@ class Renderer:
         try:
             m = None if expression else _SINGLE.match(source)
             if expression or m is not None:
-                expr = self.env.compile_expression(
-                    _strip_braces(source) if expression else m.group("expr").strip(),  # type: ignore[union-attr]
-                    undefined_to_none=False)
-
-                def run_expr(ctx: Mapping[str, Any], _e: Any = expr) -> Any:
-                    value = _e(**ctx)
-                    if isinstance(value, Undefined):
-                        str(value)  # StrictUndefined raises with the missing name
-                    return value
-
-                fn = run_expr
+                fn = self._expression(
+                    _strip_braces(source) if expression else m.group("expr").strip())  # type: ignore[union-attr]
             elif "{{" not in source and "{%" not in source:
                 def constant(ctx: Mapping[str, Any], _s: str = source) -> Any:
                     return _s
@@ -75,6 +66,28 @@ class Renderer:
             raise TemplateFailed(source, str(err)) from err
         self._cache[key] = fn
         return fn
+
+    def _expression(self, source: str) -> Callable[[Mapping[str, Any]], Any]:
+        """Evaluate a compiled expression with a context built directly from the scope.
+
+        ``TemplateExpression.__call__`` copies the scope twice and builds the context's bookkeeping
+        (global key set, block map) on every call; this does the same evaluation with one copy, which
+        halves the cost of the expression that every transform step evaluates.
+        """
+        env = self.env
+        tpl = env.compile_expression(source, undefined_to_none=False)._template
+        root, make, glob = tpl.root_render_func, env.context_class, dict(tpl.globals)
+
+        def run_expr(ctx: Mapping[str, Any]) -> Any:
+            context = make(env, {**glob, **ctx}, None, {})
+            for _ in root(context):
+                pass
+            value = context.vars["result"]
+            if isinstance(value, Undefined):
+                str(value)  # StrictUndefined raises with the missing name
+            return value
+
+        return run_expr
 
     def template(self, tpl: Template, ctx: Mapping[str, Any]) -> Any:
         fn = self._compile(tpl.source, tpl.expression)

@@ -100,7 +100,8 @@ def test_transform_chain_one_commit_per_step(tmp_path: Path, rt_factory: Any) ->
     rt = rt_factory(plan, store=store)
     out = rt.start("pb", EVENT)
     assert out.status is RunStatus.COMPLETED
-    assert store.commits == 4  # admission + one per step; completion rides on the last step's commit
+    # one per step: the admission rides on the first (pure) step's commit, completion on the last's
+    assert store.commits == 3
     assert _entries(rt, out.run_id) == [(None, "run.admitted"), ("a", "step.completed"), ("b", "step.completed"),
                                         ("c", "step.completed"), (None, "run.completed")]
     body = rt.store.query("SELECT body FROM log WHERE step_id = 'c'")[0][0]
@@ -449,6 +450,42 @@ def test_admission_is_durable_before_the_id_is_returned(tmp_path: Path, rt_facto
         assert other.query("SELECT type FROM log WHERE run_id = ?", (run_id,))[0][0] == "run.admitted"
     finally:
         other.close()
+
+
+def test_admission_is_durable_on_its_own_before_a_first_connector_call(tmp_path: Path, rt_factory: Any) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def probe(call: ConnectorCall) -> dict[str, Any]:  # looks from another connection, as another process would
+        other = Store.open(tmp_path / ".aios")
+        try:
+            seen.extend(tuple(r) for r in other.query("SELECT id, status FROM runs WHERE id = ?",
+                                                      (call.provenance.run_id,)))
+        finally:
+            other.close()
+        return {"ref": "ok"}
+
+    registry = ConnectorRegistry(tmp_path)
+    registry.register("probe.look", probe)
+    plan = make_plan([step("c", StepKind.CONNECTOR, connector="probe.look", input=tv({"amount": 1}))],
+                     connectors=[connector("probe.look", SideEffect.REVERSIBLE, inputs={"amount": "int"},
+                                           outputs={"ref": "str"})])
+    store = CountingStore.open(tmp_path / ".aios")
+    rt = rt_factory(plan, store=store, connectors=registry)
+    out = rt.start("pb", EVENT)
+    assert out.status is RunStatus.COMPLETED
+    assert seen == [(out.run_id, "running")]
+    assert store.commits == 3  # admission, the intent, the result
+    assert _entries(rt, out.run_id) == [(None, "run.admitted"), ("c", "step.intent"), ("c", "step.completed"),
+                                        (None, "run.completed")]
+    store.close()
+
+
+def test_a_first_pure_step_that_fails_still_admits_the_run(rt_factory: Any) -> None:
+    rt = rt_factory(make_plan([step("a", StepKind.TRANSFORM, transform=tv({"x": "{{ event.payload.nope.deeper }}"}))]))
+    out = rt.start("pb", EVENT)
+    assert out.status is RunStatus.FAILED
+    assert _entries(rt, out.run_id) == [(None, "run.admitted"), ("a", "step.failed"), (None, "run.failed")]
+    assert rt.store.query("SELECT status FROM runs WHERE id = ?", (out.run_id,))[0][0] == "failed"
 
 
 def test_wrong_event_type_and_unknown_playbook_are_refused(rt_factory: Any) -> None:
