@@ -210,19 +210,20 @@ class Execution:
         st = self.state
         rt = self.rt
         admission = self.admission
+        cur = rt.store.cursor
         with rt.store.transaction() as conn:
             if admission is not None:  # the run is new: no other process can have seen it yet
                 admission.write(conn)
                 cancelled = False
             else:
-                row = conn.execute("SELECT status, owner FROM runs WHERE id = ?", (st.run_id,)).fetchone()
-                cancelled = row["status"] == RunStatus.CANCELLED.value
+                status, owner = cur.execute("SELECT status, owner FROM runs WHERE id = ?", (st.run_id,)).fetchone()
+                cancelled = status == RunStatus.CANCELLED.value
                 if c.check_cancel and cancelled:
                     raise _Cancelled()
                 if cancelled:  # the result of an effect is still recorded, but the run stays cancelled
                     c.finish, c.status = False, None
-                if c.check_cancel and row["owner"] != rt.owner:
-                    raise _Lost(f"run {st.run_id} was taken over by {row['owner'] or 'nobody'}; this process stops")
+                if c.check_cancel and owner != rt.owner:
+                    raise _Lost(f"run {st.run_id} was taken over by {owner or 'nobody'}; this process stops")
             at = log.now_iso()
             for rtype, rid, data, step_id, body in c.records:
                 rv = rt.records.write(rtype, rid, data, run_id=st.run_id, step_id=step_id,
@@ -235,7 +236,7 @@ class Execution:
             if c.finish:
                 entries.append((None, T.RUN_COMPLETED, {"cost_usd": round(st.cost_usd + self.cost_delta, 6),
                                                        "tokens": st.tokens + self.tokens_delta}))
-            log.append(conn, [(st.run_id, sid, typ, body) for sid, typ, body in entries], at)
+            log.append(cur, [(st.run_id, sid, typ, body) for sid, typ, body in entries], at)
             sets: list[str] = []
             args: list[Any] = []
             if self.cost_delta or self.tokens_delta:

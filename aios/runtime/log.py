@@ -66,7 +66,11 @@ class LogEntry:
     body: dict[str, Any]
 
 
-def _tail(conn: sqlite3.Connection) -> tuple[int, bytes]:
+#: what appends run on: the connection, or a cursor of it (the runtime's plain-tuple hot-path cursor)
+Sql = sqlite3.Connection | sqlite3.Cursor
+
+
+def _tail(conn: Sql) -> tuple[int, bytes]:
     row = conn.execute(TAIL_SQL).fetchone()
     if row is not None:
         return int(row[0]), bytes(row[1])
@@ -79,7 +83,7 @@ def _tail(conn: sqlite3.Connection) -> tuple[int, bytes]:
 TAIL_SQL = "SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1"
 
 
-def append(conn: sqlite3.Connection, items: list[tuple[str | None, str | None, str, dict[str, Any]]],
+def append(conn: Sql, items: list[tuple[str | None, str | None, str, dict[str, Any]]],
            at: str | None = None, tail: tuple[int, bytes] | None = None) -> int:
     """Append ``(run_id, step_id, type, body)`` entries; call inside a write transaction.
 

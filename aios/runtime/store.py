@@ -19,7 +19,6 @@ import contextlib
 import mmap
 import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +131,10 @@ class Store:
             raise StorageError(f"the state store {path} is not usable: {err}") from err
         probe = os.environ.get("AIOS_COMMIT_PROBE")
         self._probe = CommitProbe(probe) if probe else None
+        # one reusable cursor with plain tuple rows for the statements every step runs (a Row per
+        # fetch and a new cursor per statement cost more than the statements themselves)
+        self.cursor = self.conn.cursor()
+        self.cursor.row_factory = None
 
     @classmethod
     def open(cls, storage_dir: Path) -> Store:
@@ -160,24 +163,9 @@ class Store:
             self.conn.execute("ROLLBACK")
             raise
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> _Transaction:
         """One write transaction: the lock is taken at BEGIN, the one fsync happens at COMMIT."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        probe = self._probe
-        if probe is not None:
-            probe.set(1)
-        conn.execute("COMMIT")
-        if probe is not None:
-            probe.set(0)
-            probe.count()
+        return _Transaction(self.conn, self.cursor, self._probe)
 
     def probe_phase(self, phase: int) -> None:
         if self._probe is not None:
@@ -197,6 +185,42 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Transaction:
+    """``with store.transaction() as conn``: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any exception.
+
+    A class rather than a generator context manager: it runs on every step's commit."""
+
+    __slots__ = ("conn", "cursor", "probe")
+
+    def __init__(self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, probe: CommitProbe | None) -> None:
+        self.conn = conn
+        self.cursor = cursor
+        self.probe = probe
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.cursor.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        conn = self.conn
+        if exc_type is not None:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return
+        probe = self.probe
+        if probe is not None:
+            probe.set(1)
+        try:
+            self.cursor.execute("COMMIT")
+        except BaseException:  # e.g. the disk is full: nothing of this transaction is kept
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if probe is not None:
+            probe.set(0)
+            probe.count()
 
 
 def _split(ddl: str) -> list[str]:
