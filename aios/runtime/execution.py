@@ -300,8 +300,8 @@ class Execution:
             commit.status = RunStatus.COMPLETED
             commit.finish = True
         self.commit(commit)
-        self.rt.emit(Progress(st.run_id, step.id, step.kind.value, "completed", "",
-                              body["ms"]))
+        if self.rt.progress is not None:
+            self.rt.emit(Progress(st.run_id, step.id, step.kind.value, "completed", "", body["ms"]))
         if rest:
             for later, why in rest:
                 self.rt.emit(Progress(st.run_id, later.id, later.kind.value, "skipped", why))

@@ -26,10 +26,19 @@ GENESIS = b"\x00" * 32
 _SEP = b"\x1f"
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted (one tuple: threads read it whole)
+
+
 def now_iso() -> str:
     """UTC now as ``2026-11-21T09:30:00.123Z`` (the one timestamp format of the store)."""
-    t = time.time()
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(t))}.{int(t * 1000) % 1000:03d}Z"
+    global _second
+    ms = int(time.time() * 1000)
+    sec, text = _second
+    if sec != ms // 1000:
+        sec = ms // 1000
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        _second = (sec, text)
+    return f"{text}.{ms % 1000:03d}Z"
 
 
 def _default(value: Any) -> Any:

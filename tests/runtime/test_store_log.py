@@ -128,3 +128,21 @@ def test_two_connections_see_one_chain(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_timestamps_are_utc_milliseconds_and_follow_the_clock() -> None:
+    import re
+    import time
+    from datetime import UTC, datetime
+
+    seen = []
+    for _ in range(6):  # crosses at least one whole second (the formatted second is cached)
+        before = datetime.now(UTC)
+        stamp = log.now_iso()
+        after = datetime.now(UTC)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= parsed <= after
+        seen.append(stamp)
+        time.sleep(0.23)
+    assert seen == sorted(seen) and len({s[:19] for s in seen}) >= 2
