@@ -5,7 +5,8 @@ in this one process, on the same disk, interleaved run by run (so a burst of dis
 hits every side alike), in rounds whose median is reported:
 
 - aios: a compiled workspace playbook of 10 transform steps; every step is one fsync'd SQLite WAL
-  commit (synchronous=FULL) of its hash-chained log entry; the run's admission is one more commit.
+  commit (synchronous=FULL) of its hash-chained log entry; the run's admission rides on the first
+  step's commit (the steps are pure) and its completion on the last's.
 - LangGraph: a StateGraph of 10 nodes compiled with SqliteSaver (WAL, synchronous=FULL, its
   defaults), invoked with ``durability="sync"``.
 - DBOS: a workflow of 10 ``@DBOS.step`` functions on a SQLite system database.
