@@ -6,7 +6,10 @@ calls exactly this, so a workspace that validates cannot fail at run time for a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -121,7 +124,29 @@ def _used_names(plan_playbooks: tuple[Playbook, ...], connectors: list[Connector
             conns.add(c.compensation)
     return agents, conns
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a compile.
+
+    A compile allocates hundreds of thousands of small objects that stay alive until it ends (YAML
+    nodes, spans, documents); the collector's repeated full passes over them cost about a sixth of a
+    large compile and free nothing. Collection resumes, unchanged, when the compile ends.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | None:
+    with gc_paused():
+        return _compile_sources(sources, sink)
+
+
+def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | None:
     # The policy plane registers its diagnostic codes when imported; suppressions name them.
     from aios.policy import compile_policies
 

@@ -166,3 +166,36 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+
+
+def test_the_collector_is_paused_only_while_compiling(tmp_path: Path) -> None:
+    import gc
+
+    from aios.compiler import compile_workspace
+
+    seen: list[bool] = []
+
+    def spy(phase: str, info: dict[str, int]) -> None:  # runs on every collection: was it inside the compile?
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "_compile_sources":
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is not None:
+            seen.append(True)
+
+    assert gc.isenabled()
+    gc.callbacks.append(spy)
+    try:
+        gc.collect()
+        seen.clear()
+        result = compile_workspace(ROOT)
+        assert result.plan is not None
+        assert seen == []  # no automatic collection ran inside the compile
+        assert gc.isenabled()  # and collection is back on afterwards
+        gc.disable()
+        try:
+            compile_workspace(ROOT)
+            assert not gc.isenabled()  # a caller that turned it off keeps it off
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks.remove(spy)
