@@ -28,18 +28,17 @@ from aios.check.shapes import ANY_SHAPE, FieldShape, ObjShape
 from aios.check.templates import Scope, TemplateChecker
 from aios.connectors.check import check_connectors
 from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
-from aios.load.nodes import YMap, YScalar
 from aios.load.suppressions import apply_suppressions, scan_suppressions
 from aios.load.workspace_files import SourceFile, WorkspaceSources, discover
 from aios.load.yaml_reader import read_yaml
 from aios.plan.hashing import content_hash
 from aios.plan.plan import Agent, Connector, Flag, Plan, Playbook, PolicyBundle
 from aios.plan.types import FieldType, TypeKind
-from aios.spec.build import KIND_MODELS, SpecDocument, build_document
+from aios.spec.build import SpecDocument, build_document
+from aios.spec.file_documents import DOC_KINDS, DocumentCache, read_file_documents
 
-__all__ = ["CompileResult", "compile_workspace", "compile_sources", "PROMPT_VARIABLES"]
+__all__ = ["CompileResult", "compile_workspace", "compile_sources", "DocumentCache", "PROMPT_VARIABLES"]
 
-_DOC_KINDS = tuple(k for k in KIND_MODELS if k != "workspace")
 PROMPT_VARIABLES = ("input", "agent", "output_schema", "event", "run")
 
 @dataclass(frozen=True)
@@ -71,16 +70,8 @@ def _builtin_connector_docs() -> tuple[SpecDocument, ...]:
         raise RuntimeError(f"built-in connector contracts are invalid: {sink.items}")
     return tuple(d for d in docs if d is not None)
 
-def _broken_name(root: object) -> str | None:
-    if isinstance(root, YMap):
-        name = root.get("name")
-        if isinstance(name, YScalar) and name.value is not None:
-            return str(name.value)
-    return None
-
-def _load_documents(sources: WorkspaceSources, sink: DiagnosticSink) -> tuple[SpecDocument | None,
-                                                                              list[SpecDocument],
-                                                                              set[tuple[str, str]]]:
+def _load_documents(sources: WorkspaceSources, sink: DiagnosticSink, cache: DocumentCache | None,
+                    ) -> tuple[SpecDocument | None, list[SpecDocument], set[tuple[str, str]]]:
     broken: set[tuple[str, str]] = set()
     workspace = None
     if sources.workspace is not None:
@@ -92,15 +83,12 @@ def _load_documents(sources: WorkspaceSources, sink: DiagnosticSink) -> tuple[Sp
             workspace = build_document(d, sink, default_kind="workspace", allowed_kinds=("workspace",))
     docs: list[SpecDocument] = []
     for f in sources.yaml_files:
-        for d in read_yaml(f.path, f.text, sink):
-            built = build_document(d, sink, allowed_kinds=_DOC_KINDS)
-            if built is None:
-                kind = d.root.get("kind") if isinstance(d.root, YMap) else None
-                name = _broken_name(d.root)
-                if isinstance(kind, YScalar) and name is not None:
-                    broken.add((str(kind.value), name))
-            else:
-                docs.append(built)
+        read = cache.read(f) if cache is not None else read_file_documents(f)
+        sink.extend(read.diagnostics)
+        docs.extend(read.docs)
+        broken |= read.broken
+    if cache is not None:
+        cache.keep_only({f.path for f in sources.yaml_files})
     return workspace, docs, broken
 
 def _used_names(plan_playbooks: tuple[Playbook, ...], connectors: list[Connector]) -> tuple[set[str], set[str]]:
@@ -141,19 +129,22 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | None:
+def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: DocumentCache | None = None,
+                    ) -> Plan | None:
+    """Compile what `discover` read. With a ``cache`` (kept across recompiles, as `aios dev` does),
+    files whose text has not changed are not parsed again; the result is the same either way."""
     with gc_paused():
-        return _compile_sources(sources, sink)
+        return _compile_sources(sources, sink, cache)
 
 
-def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | None:
+def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: DocumentCache | None) -> Plan | None:
     # The policy plane registers its diagnostic codes when imported; suppressions name them.
     from aios.policy import compile_policies
 
     suppressions = []
     for f in (*([sources.workspace] if sources.workspace else []), *sources.yaml_files, *sources.rules_files):
         suppressions.extend(scan_suppressions(f.path, f.text, sink))
-    workspace, docs, broken = _load_documents(sources, sink)
+    workspace, docs, broken = _load_documents(sources, sink, cache)
     ctx = CheckContext(sink, sources, docs, broken)
     docs = check_duplicates(ctx, docs)
     builtin = list(_builtin_connector_docs())
@@ -164,7 +155,7 @@ def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink) -> Plan | 
                         d.spans.value(("name",)), hint="give your connector another name")
     ctx.documents = docs
     by_kind = {k: [d for d in docs if d.kind == k and not (k == "connector" and d.name in builtin_names)]
-               for k in _DOC_KINDS}
+               for k in DOC_KINDS}
     settings, routes, secrets = build_workspace(ctx, workspace)
     route_map = {r.name: r for r in routes}
     schemas = build_schemas(ctx, by_kind["schema"])

@@ -8,7 +8,8 @@ time before and after it, so a file caught half-written is read again rather tha
 
 The compile is exactly `aios.compiler.compile_workspace` (``discover`` then ``compile_sources`` on the
 sources read), so a reload accepts what `aios validate` accepts and reports what it reports, rendered
-by the same renderer. A clean result is swapped in (`CurrentPlan.swap`); a failing one leaves the last
+by the same renderer. Only files whose text changed are parsed again (a `DocumentCache` kept across
+reloads); every check runs on the whole workspace each time. A clean result is swapped in (`CurrentPlan.swap`); a failing one leaves the last
 good plan live and marks it stale.
 
 Connector modules (``connectors/*.py``) are part of the fingerprint: an edit recompiles (the compiler
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aios.compiler import CompileResult, compile_sources
+from aios.compiler import CompileResult, DocumentCache, compile_sources
 from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
 from aios.diagnostics.render import SourceLines, render_text, summary
 from aios.live.console import Console
@@ -164,6 +165,7 @@ class Reloader:
         self.on_report = on_report
         self.stable_tries = stable_tries
         self._fingerprint: dict[str, str] | None = None
+        self._documents = DocumentCache()  # unchanged files are not parsed again on a reload
         self._count = 0
         self._lock = threading.Lock()
         self.reports: list[ReloadReport] = []
@@ -202,8 +204,9 @@ class Reloader:
         return result
 
     def _compile(self, snap: _Snapshot) -> CompileResult:
-        """Exactly `compile_workspace`: `discover` (done by the snapshot) then `compile_sources`."""
-        plan = compile_sources(snap.sources, snap.sink)
+        """Exactly `compile_workspace`: `discover` (done by the snapshot) then `compile_sources`, which
+        reuses the documents of files whose text is unchanged since the last compile."""
+        plan = compile_sources(snap.sources, snap.sink, self._documents)
         return CompileResult(self.root, plan, snap.sink.sorted(), snap.sources)
 
     # -- one reload -----------------------------------------------------------------------------
