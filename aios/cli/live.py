@@ -22,6 +22,9 @@ _workers = click.option("--workers", default=2, show_default=True, type=click.In
                         help="Runs executed at the same time.")
 _max_body = click.option("--max-body", default=1024 * 1024, show_default=True, type=click.IntRange(1),
                          help="Largest webhook body accepted, in bytes (larger: 413).")
+_replay_window = click.option("--replay-window", default=300.0, show_default=True, type=click.FloatRange(1),
+                              help="Seconds a v1-signed webhook's timestamp may be off the server's clock "
+                                   "(older or newer: 401 signature-expired).")
 _grace = click.option("--grace", default=10.0, show_default=True, type=click.FloatRange(0),
                       help="Seconds to let running runs reach a stop on shutdown (the rest stay resumable).")
 _no_schedules = click.option("--no-schedules", is_flag=True, help="Do not fire schedule triggers.")
@@ -53,12 +56,13 @@ def _run_server(root: Path, plan: Any, options: Any, console: Any, reloader: Any
 @_port
 @_workers
 @_max_body
+@_replay_window
 @_grace
 @_no_schedules
 @_no_drops
 @workspace_option
-def serve(host: str, port: int, workers: int, max_body: int, grace: float, no_schedules: bool, no_drops: bool,
-          workspace: str | None) -> None:
+def serve(host: str, port: int, workers: int, max_body: int, replay_window: float, grace: float, no_schedules: bool,
+          no_drops: bool, workspace: str | None) -> None:
     """Run the workspace live: webhooks, schedules, drop folders and queued events start runs.
 
     Every event is stored durably before it is processed and starts at most one run per playbook, even
@@ -74,8 +78,8 @@ def serve(host: str, port: int, workers: int, max_body: int, grace: float, no_sc
     if result.plan is None:
         click.echo(validate_text(result.diagnostics, result.root, None), err=True)
         fail(f"the workspace does not compile ({result.errors} error(s)); see `aios validate`")
-    _run_server(root, result.plan, _options(host, port, workers, max_body, grace, no_schedules, no_drops),
-                Console(prefix="serve"), None, "serve")
+    _run_server(root, result.plan, _options(host, port, workers, max_body, grace, no_schedules, no_drops,
+                                            replay_window_s=replay_window), Console(prefix="serve"), None, "serve")
 
 
 @click.command()
@@ -83,6 +87,7 @@ def serve(host: str, port: int, workers: int, max_body: int, grace: float, no_sc
 @_port
 @_workers
 @_max_body
+@_replay_window
 @_grace
 @_no_schedules
 @_no_drops
@@ -90,8 +95,8 @@ def serve(host: str, port: int, workers: int, max_body: int, grace: float, no_sc
               help="Quiet time after a file change before reloading (editors write in several steps).")
 @click.option("--poll", is_flag=True, help="Poll the file system instead of OS notifications (network mounts).")
 @workspace_option
-def dev(host: str, port: int, workers: int, max_body: int, grace: float, no_schedules: bool, no_drops: bool,
-        step_ms: int, poll: bool, workspace: str | None) -> None:
+def dev(host: str, port: int, workers: int, max_body: int, replay_window: float, grace: float, no_schedules: bool,
+        no_drops: bool, step_ms: int, poll: bool, workspace: str | None) -> None:
     """`aios serve` plus hot reload: edit playbooks, policies, prompts, connectors or aios.yaml and save.
 
     Each change recompiles the whole workspace. A clean plan is swapped in for new runs (runs already
@@ -114,7 +119,7 @@ def dev(host: str, port: int, workers: int, max_body: int, grace: float, no_sche
         if result is None:
             sys.exit(EXIT_ERRORS)
     options = _options(host, port, workers, max_body, grace, no_schedules, no_drops, reload=True, step_ms=step_ms,
-                       force_polling=True if poll else None)
+                       force_polling=True if poll else None, replay_window_s=replay_window)
     _run_server(root, result.plan, options, console, reloader, "dev")
 
 

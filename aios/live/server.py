@@ -39,7 +39,7 @@ from aios.live.lock import ServerLock
 from aios.live.reload import Reloader, validate_text
 from aios.live.routing import drop_folders, scheduled, webhook_sources
 from aios.live.scheduler import Scheduler
-from aios.live.webhooks import DEFAULT_MAX_BODY, IntakeConfig, webhook_app
+from aios.live.webhooks import DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW_S, IntakeConfig, webhook_app
 from aios.plan.plan import Plan
 from aios.runtime.interpreter import Retriever
 
@@ -51,6 +51,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body: int = DEFAULT_MAX_BODY
+    replay_window_s: float = DEFAULT_REPLAY_WINDOW_S
     workers: int = 2
     grace_s: float = 10.0
     poll_s: float = 0.25
@@ -164,6 +165,7 @@ class LiveServer:
             committer = GroupCommitter(self.storage_dir, on_commit=dispatcher.wake)
             committer.start()
             intake = IntakeConfig(plan=lambda: self.current.plan, journal=committer, max_body=opts.max_body,
+                                  replay_window_s=opts.replay_window_s,
                                   status=lambda: {"stale": self.current.stale, "mode": self.mode,
                                                   "active_runs": executor.busy,
                                                   "dispatched": dispatcher.dispatched})

@@ -1,14 +1,23 @@
 """Webhook intake: a small ASGI app (Starlette) that verifies, normalizes and durably journals events.
 
 ``POST /hooks/<source>`` with a JSON body (an envelope ``{type?, id?, time?, payload}`` or a bare
-payload) and ``X-Aios-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` (GitHub's
-``X-Hub-Signature-256`` is accepted too). Optional headers: ``X-Aios-Event`` (the event type) and
-``X-Aios-Delivery`` (the event id, the de-duplication key).
+payload), signed with the source's secret in one of two ways:
+
+- ``X-Aios-Signature: v1=<hex>`` with ``X-Aios-Timestamp: <unix seconds>``: HMAC-SHA256 over
+  ``v1\n<timestamp>\n<X-Aios-Delivery>\n<X-Aios-Event>\n<body>`` (absent headers as empty
+  strings). It binds the optional headers ``X-Aios-Delivery`` (the event id, the de-duplication key)
+  and ``X-Aios-Event`` (the event type) to the body, and a delivery older or newer than the replay
+  window (``--replay-window``, 300 s) is refused, so a captured request cannot be replayed later, nor
+  replayed now under another id or type.
+- ``X-Aios-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` (GitHub's ``X-Hub-Signature-256``
+  too): the body alone. The id and type then come from the body (its envelope, or a hash of it), so
+  a replay is a duplicate; ``X-Aios-Delivery`` / ``X-Aios-Event`` with such a signature are refused,
+  because nothing vouches for them.
 
 Checks run cheapest first and the body is never parsed before its signature is verified. Answers are
 JSON: ``202`` accepted (durable: the event is committed before the answer), ``200`` a redelivery of a
-known id (nothing new happens), ``400`` malformed, ``401`` missing or wrong signature, ``404`` unknown
-source, ``413`` body too large, ``415`` not JSON, ``503`` source not configured or server stopping.
+known id (nothing new happens), ``400`` malformed, ``401`` a missing, wrong or expired signature or
+unsigned id/type headers, ``404`` unknown source, ``413`` body too large, ``415`` not JSON, ``503`` source not configured or server stopping.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ import asyncio
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -30,15 +40,66 @@ from aios.live.journal import GroupCommitter
 from aios.live.routing import WEBHOOK_SECRET_PREFIX, WebhookSource, webhook_sources
 from aios.plan.plan import Plan
 
-__all__ = ["IntakeConfig", "webhook_app", "sign", "DEFAULT_MAX_BODY"]
+__all__ = ["IntakeConfig", "webhook_app", "sign", "sign_v1", "signed_headers", "DEFAULT_MAX_BODY",
+           "DEFAULT_REPLAY_WINDOW_S"]
 
 DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_REPLAY_WINDOW_S = 300.0
 _SIGNATURE_HEADERS = ("x-aios-signature", "x-hub-signature-256")
 
 
 def sign(secret: str, body: bytes) -> str:
-    """The signature header value a sender computes: ``sha256=<hex>``."""
+    """The body-only signature header value: ``sha256=<hex>`` (GitHub's scheme)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def sign_v1(secret: str, body: bytes, timestamp: int, *, delivery: str | None = None,
+            event: str | None = None) -> str:
+    """The ``v1=<hex>`` signature: it covers the timestamp, the delivery id and event type headers, and
+    the body (header values never contain a newline, so the message is unambiguous)."""
+    message = f"v1\n{timestamp}\n{delivery or ''}\n{event or ''}\n".encode() + body
+    return "v1=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, *, delivery: str | None = None, event: str | None = None,
+                   timestamp: int | None = None) -> dict[str, str]:
+    """Every header a sender needs for a ``v1`` delivery (timestamped now unless given)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    headers = {"content-type": "application/json", "x-aios-timestamp": str(ts),
+               "x-aios-signature": sign_v1(secret, body, ts, delivery=delivery, event=event)}
+    if delivery is not None:
+        headers["x-aios-delivery"] = delivery
+    if event is not None:
+        headers["x-aios-event"] = event
+    return headers
+
+
+def _verify(secret: str, body: bytes, headers: Mapping[str, str], window_s: float) -> tuple[str, str] | None:
+    """None when the delivery is authentic and fresh; else (error code, message) for a 401."""
+    given = next((headers[h] for h in _SIGNATURE_HEADERS if h in headers), None)
+    if given is None:
+        return "signature-missing", "the request has no X-Aios-Signature header"
+    given = given.strip()
+    delivery, event = headers.get("x-aios-delivery"), headers.get("x-aios-event")
+    if given.startswith("v1="):
+        stamp = headers.get("x-aios-timestamp", "").strip()
+        if not stamp.isdigit():
+            return "timestamp-missing", "a v1 signature needs X-Aios-Timestamp: <unix seconds>"
+        expected = sign_v1(secret, body, int(stamp), delivery=delivery, event=event)
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return "signature-invalid", ("the signature does not match the timestamp, delivery id, event type "
+                                         "and body")
+        skew = time.time() - int(stamp)
+        if abs(skew) > window_s:
+            return "signature-expired", (f"the delivery is timestamped {abs(skew):.0f} s in the "
+                                         f"{'past' if skew > 0 else 'future'}; the replay window is {window_s:g} s")
+        return None
+    if not hmac.compare_digest(given.encode(), sign(secret, body).encode()):
+        return "signature-invalid", "the signature does not match the body"
+    if delivery is not None or event is not None:
+        return "headers-unsigned", ("X-Aios-Delivery and X-Aios-Event are accepted only with a v1 signature, "
+                                    "which covers them; a sha256= signature covers the body alone")
+    return None
 
 
 @dataclass
@@ -46,6 +107,7 @@ class IntakeConfig:
     plan: Callable[[], Plan]  # the live plan (read per request, so a reload applies at once)
     journal: GroupCommitter
     max_body: int = DEFAULT_MAX_BODY
+    replay_window_s: float = DEFAULT_REPLAY_WINDOW_S
     closing: bool = False
     status: Callable[[], dict[str, object]] | None = None
 
@@ -99,11 +161,9 @@ def webhook_app(config: IntakeConfig) -> Starlette:
                     return _error(413, "body-too-large", f"the body is larger than {config.max_body} bytes")
         except ClientDisconnect:
             return Response(status_code=400)
-        given = next((request.headers[h] for h in _SIGNATURE_HEADERS if h in request.headers), None)
-        if given is None:
-            return _error(401, "signature-missing", "the request has no X-Aios-Signature header")
-        if not hmac.compare_digest(given.strip().encode(), sign(secret, bytes(body)).encode()):
-            return _error(401, "signature-invalid", "the signature does not match the body")
+        refused = _verify(secret, bytes(body), request.headers, config.replay_window_s)
+        if refused is not None:
+            return _error(401, *refused)
         try:
             event = webhook_event(name, bytes(body), event_type=request.headers.get("x-aios-event"),
                                   delivery_id=request.headers.get("x-aios-delivery"))

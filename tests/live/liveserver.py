@@ -20,9 +20,11 @@ _LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 
 def signed_headers(body: bytes, secret: str = SHOP_SECRET, **extra: str) -> dict[str, str]:
-    from aios.live.webhooks import sign
+    """A v1 delivery timestamped now; ``x-aios-delivery`` / ``x-aios-event`` in ``extra`` are signed too."""
+    from aios.live.webhooks import signed_headers as v1_headers
 
-    return {"content-type": "application/json", "x-aios-signature": sign(secret, body), **extra}
+    delivery, event = extra.pop("x-aios-delivery", None), extra.pop("x-aios-event", None)
+    return {**v1_headers(secret, body, delivery=delivery, event=event), **extra}
 
 
 class ServerProcess:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from .liveserver import ServerProcess, signed_headers
-from .workspace import write_workspace
+from .workspace import SHOP_SECRET, write_workspace
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,84 @@ def test_signature_with_another_secret_is_refused(client: httpx.Client) -> None:
     body = b'{"payload": {}}'
     r = post(client, body, **signed_headers(body, secret="someone-else"))
     assert r.status_code == 401 and r.json()["error"] == "signature-invalid"
+
+
+def _stored(ws: Path, *ids: str) -> list[str]:
+    marks = ",".join("?" * len(ids))
+    return [r["id"] for r in db_rows(ws, f"SELECT id FROM live_events WHERE id IN ({marks})", ids)]
+
+
+def test_v1_signature_binds_the_delivery_id_and_type_to_the_body(server: ServerProcess,
+                                                                  client: httpx.Client) -> None:
+    body = json.dumps({"payload": {"delay_ms": 0}}).encode()
+    captured = signed_headers(body, **{"x-aios-delivery": "order-bound-1"})
+    assert post(client, body, **captured).status_code == 202
+    replay = post(client, body, **captured)  # the same request again: a duplicate, nothing new
+    assert (replay.status_code, replay.json()["duplicate"]) == (200, True)
+    for changed in ({"x-aios-delivery": "order-bound-2"}, {"x-aios-event": "order.created"}):
+        r = post(client, body, **{**captured, **changed})  # replayed under another id or type
+        assert r.status_code == 401 and r.json()["error"] == "signature-invalid", changed
+    assert _stored(server.ws, "order-bound-1", "order-bound-2") == ["order-bound-1"]
+    wait_until(lambda: [x for x in runs_of(server.ws, "order-bound-1") if x["status"] == "completed"], what="run")
+    assert len(runs_of(server.ws, "order-bound-1")) == 1
+
+
+@pytest.mark.parametrize(("shift", "code"), [(-301, "signature-expired"), (400, "signature-expired")])
+def test_deliveries_outside_the_replay_window_are_refused(server: ServerProcess, client: httpx.Client,
+                                                          shift: int, code: str) -> None:
+    from aios.live.webhooks import signed_headers as v1_headers
+
+    body = json.dumps({"payload": {}}).encode()
+    eid = f"stale-{shift}"
+    r = post(client, body, **v1_headers(SHOP_SECRET, body, delivery=eid,
+                                        timestamp=int(time.time()) + shift))
+    assert r.status_code == 401 and r.json()["error"] == code, r.text
+    assert "replay window is 300 s" in r.json()["message"]
+    assert _stored(server.ws, eid) == []
+
+
+def test_a_v1_signature_needs_its_timestamp(server: ServerProcess, client: httpx.Client) -> None:
+    body = json.dumps({"payload": {}}).encode()
+    headers = signed_headers(body, **{"x-aios-delivery": "no-stamp-1"})
+    for stamp in (None, "yesterday"):
+        sent = {k: v for k, v in headers.items() if k != "x-aios-timestamp"}
+        if stamp is not None:
+            sent["x-aios-timestamp"] = stamp
+        r = post(client, body, **sent)
+        assert r.status_code == 401 and r.json()["error"] == "timestamp-missing"
+    assert _stored(server.ws, "no-stamp-1") == []
+
+
+def test_a_body_only_signature_takes_its_id_from_the_body_and_refuses_unsigned_headers(
+        server: ServerProcess, client: httpx.Client) -> None:
+    from aios.live.webhooks import sign
+
+    body = json.dumps({"id": "body-signed-1", "payload": {"delay_ms": 0}}).encode()
+    plain = {"content-type": "application/json", "x-hub-signature-256": sign(SHOP_SECRET, body)}
+    first, again = post(client, body, **plain), post(client, body, **plain)
+    assert (first.status_code, first.json()["id"]) == (202, "body-signed-1")
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    for header in ({"x-aios-delivery": "body-signed-2"}, {"x-aios-event": "order.created"}):
+        r = post(client, body, **plain, **header)
+        assert r.status_code == 401 and r.json()["error"] == "headers-unsigned", header
+    assert _stored(server.ws, "body-signed-1", "body-signed-2") == ["body-signed-1"]
+
+
+def test_the_replay_window_is_a_server_option(tmp_path: Path) -> None:
+    from aios.live.webhooks import signed_headers as v1_headers
+
+    srv = ServerProcess(write_workspace(tmp_path / "ws"), "serve", "--replay-window", "5", "--no-schedules")
+    try:
+        srv.start()
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            body = json.dumps({"payload": {}}).encode()
+            old = post(c, body, **v1_headers(SHOP_SECRET, body, delivery="w-old",
+                                             timestamp=int(time.time()) - 30))
+            fresh = post(c, body, **v1_headers(SHOP_SECRET, body, delivery="w-fresh"))
+        assert old.status_code == 401 and "replay window is 5 s" in old.json()["message"]
+        assert fresh.status_code == 202
+    finally:
+        srv.stop()
 
 
 def test_oversize_bodies_are_refused(server: ServerProcess, client: httpx.Client) -> None:
