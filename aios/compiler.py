@@ -23,7 +23,7 @@ from aios.check.documents import (
     build_workspace,
     check_duplicates,
 )
-from aios.check.playbooks import PlaybookContext, build_playbooks, event_shape
+from aios.check.playbooks import CheckedPlaybooks, PlaybookContext, build_playbooks, event_shape
 from aios.check.shapes import ANY_SHAPE, FieldShape, ObjShape
 from aios.check.templates import Scope, TemplateChecker
 from aios.connectors.check import check_connectors
@@ -37,7 +37,7 @@ from aios.plan.types import FieldType, TypeKind
 from aios.spec.build import SpecDocument, build_document
 from aios.spec.file_documents import DOC_KINDS, DocumentCache, read_file_documents
 
-__all__ = ["CompileResult", "compile_workspace", "compile_sources", "DocumentCache", "PROMPT_VARIABLES"]
+__all__ = ["CompileResult", "compile_workspace", "compile_sources", "CompileCache", "PROMPT_VARIABLES"]
 
 PROMPT_VARIABLES = ("input", "agent", "output_schema", "event", "run")
 
@@ -129,22 +129,33 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: DocumentCache | None = None,
+class CompileCache:
+    """What one compile can hand the next (`aios dev` keeps one across reloads): the documents of every
+    file by its text, and the check results of playbooks while nothing they are checked against
+    changed. A compile with a cache gives exactly what a compile without one gives (tested)."""
+
+    def __init__(self) -> None:
+        self.documents = DocumentCache()
+        self.playbooks = CheckedPlaybooks()
+
+
+def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: CompileCache | None = None,
                     ) -> Plan | None:
-    """Compile what `discover` read. With a ``cache`` (kept across recompiles, as `aios dev` does),
-    files whose text has not changed are not parsed again; the result is the same either way."""
+    """Compile what `discover` read. With a ``cache`` (kept across recompiles), files whose text has not
+    changed are not parsed again, and playbooks are not checked again while neither they nor anything
+    they refer to changed; the result is the same either way."""
     with gc_paused():
         return _compile_sources(sources, sink, cache)
 
 
-def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: DocumentCache | None) -> Plan | None:
+def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: CompileCache | None) -> Plan | None:
     # The policy plane registers its diagnostic codes when imported; suppressions name them.
     from aios.policy import compile_policies
 
     suppressions = []
     for f in (*([sources.workspace] if sources.workspace else []), *sources.yaml_files, *sources.rules_files):
         suppressions.extend(scan_suppressions(f.path, f.text, sink))
-    workspace, docs, broken = _load_documents(sources, sink, cache)
+    workspace, docs, broken = _load_documents(sources, sink, cache.documents if cache is not None else None)
     ctx = CheckContext(sink, sources, docs, broken)
     docs = check_duplicates(ctx, docs)
     builtin = list(_builtin_connector_docs())
@@ -174,7 +185,12 @@ def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: Doc
     agent_map = {a.name: a for a in agents}
     pctx = PlaybookContext(schema_map, agent_map, conn_map, {n for k, n in broken if k == "connector"},
                            frozenset(s.name for s in secrets))
-    playbooks = build_playbooks(ctx, by_kind["playbook"], pctx)
+    memo = None
+    if cache is not None:  # everything a playbook's check reads besides its own document
+        memo = cache.playbooks
+        memo.use((sources.workspace.text if sources.workspace else None, frozenset(broken),
+                  tuple((p.path, p.text) for p in sources.prompts), *(d for d in docs if d.kind != "playbook")))
+    playbooks = build_playbooks(ctx, by_kind["playbook"], pctx, memo)
     _check_prompts(ctx, sources.prompts, agents, flags)
     used_agents, used_conns = _used_names(tuple(playbooks), connectors)
     reported = {d.code for d in sink.items}

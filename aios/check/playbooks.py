@@ -6,6 +6,7 @@ references (agents, connectors, schemas), idempotency keys, record writes, and e
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from aios.check.graph import cycle_related, find_cycle, topological_order, upstr
 from aios.check.records import value_fits
 from aios.check.shapes import ANY_SHAPE, FieldShape, ListShape, ObjShape, RecordShape, Shape
 from aios.check.templates import Scope, TemplateChecker, has_template, parse_expression_source, sandbox
+from aios.diagnostics import Diagnostic, DiagnosticSink
 from aios.load.nodes import Path, SpanIndex
 from aios.plan.cron import CronError, parse_cron
 from aios.plan.plan import (
@@ -46,7 +48,7 @@ from aios.plan.types import FieldType, RecordType, TypeKind
 from aios.spec.build import SpecDocument
 from aios.spec.playbook import MapBodySpec, PlaybookDoc, StepDoc, WriteSpec
 
-__all__ = ["PlaybookContext", "build_playbooks", "parse_duration", "event_shape"]
+__all__ = ["PlaybookContext", "CheckedPlaybooks", "build_playbooks", "parse_duration", "event_shape"]
 
 _DURATION = re.compile(r"^([0-9]+)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -590,10 +592,49 @@ def _constant(expr: str) -> bool | None:
         return None
 
 
-def build_playbooks(ctx: CheckContext, docs: list[SpecDocument], pctx: PlaybookContext) -> list[Playbook]:
+class CheckedPlaybooks:
+    """Check results of playbook documents, kept across recompiles (`aios dev` reloads).
+
+    A playbook's check reads its own document and what it is checked against: the workspace file,
+    every other document (schemas, agents, connectors, flags), the prompts and the names that failed
+    to build. ``use(context)`` is told all of that each compile; while it is the same (documents by
+    identity, as the document cache hands back the very objects for unchanged files), a playbook whose
+    document is the same object is not checked again: its plan and diagnostics are reused. Any other
+    change clears everything.
+    """
+
+    def __init__(self) -> None:
+        self._context: tuple[object, ...] = ()
+        self._results: dict[int, tuple[SpecDocument, Playbook | None, tuple[Diagnostic, ...]]] = {}
+
+    def use(self, context: tuple[object, ...]) -> None:
+        same = len(context) == len(self._context) and all(
+            a is b or (type(a) is type(b) and isinstance(a, (str, frozenset, tuple)) and a == b)
+            for a, b in zip(context, self._context, strict=True))
+        if not same:
+            self._context = context
+            self._results = {}
+
+    def check(self, ctx: CheckContext, pctx: PlaybookContext, doc: SpecDocument) -> Playbook | None:
+        known = self._results.get(id(doc))
+        if known is None or known[0] is not doc:
+            own = dataclasses.replace(ctx, sink=DiagnosticSink())
+            known = self._results[id(doc)] = (doc, _PlaybookChecker(own, pctx, doc).run(), tuple(own.sink.items))
+        ctx.sink.extend(known[2])
+        return known[1]
+
+    def keep_only(self, docs: list[SpecDocument]) -> None:
+        alive = {id(d) for d in docs}
+        self._results = {k: v for k, v in self._results.items() if k in alive}
+
+
+def build_playbooks(ctx: CheckContext, docs: list[SpecDocument], pctx: PlaybookContext,
+                    memo: CheckedPlaybooks | None = None) -> list[Playbook]:
     out = []
     for d in docs:
-        pb = _PlaybookChecker(ctx, pctx, d).run()
+        pb = memo.check(ctx, pctx, d) if memo is not None else _PlaybookChecker(ctx, pctx, d).run()
         if pb is not None:
             out.append(pb)
+    if memo is not None:
+        memo.keep_only(docs)
     return out

@@ -8,8 +8,9 @@ time before and after it, so a file caught half-written is read again rather tha
 
 The compile is exactly `aios.compiler.compile_workspace` (``discover`` then ``compile_sources`` on the
 sources read), so a reload accepts what `aios validate` accepts and reports what it reports, rendered
-by the same renderer. Only files whose text changed are parsed again (a `DocumentCache` kept across
-reloads); every check runs on the whole workspace each time. A clean result is swapped in (`CurrentPlan.swap`); a failing one leaves the last
+by the same renderer. A `CompileCache` kept across reloads makes that cheap: only files whose text
+changed are parsed again, and playbooks are checked again only when they, or anything they are
+checked against (aios.yaml, schemas, agents, connectors, flags, prompts), changed. A clean result is swapped in (`CurrentPlan.swap`); a failing one leaves the last
 good plan live and marks it stale.
 
 Connector modules (``connectors/*.py``) are part of the fingerprint: an edit recompiles (the compiler
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aios.compiler import CompileResult, DocumentCache, compile_sources
+from aios.compiler import CompileCache, CompileResult, compile_sources
 from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
 from aios.diagnostics.render import SourceLines, render_text, summary
 from aios.live.console import Console
@@ -165,7 +166,7 @@ class Reloader:
         self.on_report = on_report
         self.stable_tries = stable_tries
         self._fingerprint: dict[str, str] | None = None
-        self._documents = DocumentCache()  # unchanged files are not parsed again on a reload
+        self._cache = CompileCache()  # unchanged files are not parsed, nor unaffected playbooks checked, again
         self._count = 0
         self._lock = threading.Lock()
         self.reports: list[ReloadReport] = []
@@ -205,8 +206,8 @@ class Reloader:
 
     def _compile(self, snap: _Snapshot) -> CompileResult:
         """Exactly `compile_workspace`: `discover` (done by the snapshot) then `compile_sources`, which
-        reuses the documents of files whose text is unchanged since the last compile."""
-        plan = compile_sources(snap.sources, snap.sink, self._documents)
+        reuses what the last compile read and checked wherever its inputs are unchanged."""
+        plan = compile_sources(snap.sources, snap.sink, self._cache)
         return CompileResult(self.root, plan, snap.sink.sorted(), snap.sources)
 
     # -- one reload -----------------------------------------------------------------------------
