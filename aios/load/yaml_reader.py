@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -22,6 +23,7 @@ from aios.span import Span
 __all__ = ["read_yaml"]
 
 _TAG = "tag:yaml.org,2002:"
+_IMPLICIT_STR = BaseResolver.DEFAULT_SCALAR_TAG  # the tag of every untagged scalar (see `_PlainResolver`)
 
 
 def _span(file: str, node: Node) -> Span:
@@ -51,8 +53,10 @@ def _scalar(node: ScalarNode) -> Scalar:
     text: str = node.value
     if node.style:  # quoted or block scalar: always a string
         return text
-    if _tag(node) not in (_TAG + "str", "?", "tag:yaml.org,2002:str") and not _tag(node).startswith(_TAG):
-        return text  # an explicit local tag: keep the text
+    if node.ctag is not _IMPLICIT_STR:  # an explicit tag (rare): look at it
+        tag = _tag(node)
+        if tag == _TAG + "str" or (tag != "?" and not tag.startswith(_TAG)):
+            return text  # `!!str 12` is the text "12"; an explicit local tag keeps the text too
     if text in _NULL:
         return None
     if text in _TRUE:
@@ -179,6 +183,13 @@ class _PlainResolver(BaseResolver):
 
     def __init__(self, version: object = None, loader: object = None, loadumper: object = None) -> None:
         super().__init__(loadumper=loadumper)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """What `BaseResolver.resolve` answers with no implicit or path resolvers, without the search
+        (it runs for every node)."""
+        if kind is ScalarNode:
+            return _IMPLICIT_STR
+        return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
 
     @property
     def processing_version(self) -> tuple[int, int]:

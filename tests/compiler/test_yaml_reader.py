@@ -39,3 +39,12 @@ def test_threads_read_at_the_same_time() -> None:
     for t in threads:
         t.join()
     assert results == {i: [f"n{i}"] for i in range(len(texts))}
+
+
+def test_plain_scalars_follow_the_yaml_1_2_core_schema_and_explicit_str_tags() -> None:
+    sink = DiagnosticSink()
+    doc = read_yaml("x.yaml", "a: 12\nb: !!str 12\nc: !local 13\nd: 1.5\ne: yes\nf: ~\ng: true\nh: '7'\n", sink)[0]
+    assert isinstance(doc.root, YMap)
+    values = {str(k.value): v.value for k, v in doc.root.entries}  # type: ignore[union-attr]
+    assert values == {"a": 12, "b": "12", "c": "13", "d": 1.5, "e": "yes", "f": None, "g": True, "h": "7"}
+    assert sink.items == []
