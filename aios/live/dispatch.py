@@ -8,8 +8,8 @@ of admitting a second one. Only one dispatcher runs per workspace (see `aios.liv
 
 Execution happens on worker threads, each with its own connection. A run is resumed from its last
 durable point, on the plan it is pinned to. The same poll also picks up what other processes leave
-behind: runs whose approval was decided (``aios approve --no-resume``, the dashboard) and runs whose
-process died, plus approvals past their timeout.
+behind: runs whose approval was decided (``aios approve --no-resume``) and runs whose process died,
+plus approvals past their timeout.
 """
 
 from __future__ import annotations
@@ -137,8 +137,10 @@ class Executor:
     """Worker threads that take run ids and execute each run until it ends or waits."""
 
     def __init__(self, root: Path, storage_dir: Path, current: CurrentPlan, console: Console, *,
-                 workers: int = 2, make_runtime: RuntimeFactory | None = None) -> None:
+                 workers: int = 2, make_runtime: RuntimeFactory | None = None,
+                 on_run_end: Callable[[], None] | None = None) -> None:
         self.root = root
+        self.on_run_end = on_run_end  # e.g. wake the background indexer
         self.storage_dir = storage_dir
         self.current = current
         self.console = console
@@ -226,6 +228,8 @@ class Executor:
                     with self._lock:
                         self._active.discard(run_id)
                         self._lock.notify_all()
+                    if self.on_run_end is not None:
+                        self.on_run_end()
         finally:
             for rt in runtimes.values():
                 rt.close()

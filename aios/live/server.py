@@ -34,6 +34,7 @@ from aios.live.console import Console
 from aios.live.current import CurrentPlan
 from aios.live.dispatch import Dispatcher, Executor, default_runtime_factory
 from aios.live.drops import DropWatcher
+from aios.live.indexer import Indexer
 from aios.live.journal import GroupCommitter
 from aios.live.lock import ServerLock
 from aios.live.reload import Reloader, validate_text
@@ -157,9 +158,11 @@ class LiveServer:
         lock.acquire({"mode": self.mode})
         try:
             journal.open_store(self.storage_dir).close()  # schema in place before any thread starts
+            indexer = Indexer(self.root, self.storage_dir, self.current, self.console)
             executor = Executor(self.root, self.storage_dir, self.current, self.console, workers=opts.workers,
                                 make_runtime=default_runtime_factory(self.root, self.storage_dir,
-                                                                     memory_retriever(self.root, self.storage_dir)))
+                                                                     memory_retriever(self.root, self.storage_dir)),
+                                on_run_end=indexer.wake)
             dispatcher = Dispatcher(self.root, self.storage_dir, self.current, executor, self.console,
                                     poll_s=opts.poll_s)
             committer = GroupCommitter(self.storage_dir, on_commit=dispatcher.wake)
@@ -195,6 +198,7 @@ class LiveServer:
                 watch_thread = threading.Thread(target=self.reloader.watch, args=(watch_stop,),
                                                 name="aios-reload", daemon=True)
             with self._signals():
+                indexer.start()
                 executor.start()
                 dispatcher.start()
                 for p in producers:
@@ -220,6 +224,7 @@ class LiveServer:
                 committer.close()
                 dispatcher.stop()
                 left = executor.stop(opts.grace_s)
+                indexer.stop()
             if left:
                 self.console.line(f"stopped; {left} run(s) still executing were left resumable "
                                   "(they continue on the next start)")

@@ -198,6 +198,23 @@ def test_the_replay_window_is_a_server_option(tmp_path: Path) -> None:
         srv.stop()
 
 
+def test_the_index_catches_up_in_the_background_after_a_run(server: ServerProcess, client: httpx.Client) -> None:
+    body = json.dumps({"payload": {"delay_ms": 0}}).encode()
+    assert post(client, body, **signed_headers(body, **{"x-aios-delivery": "order-indexed-1"})).status_code == 202
+    wait_until(lambda: [x for x in runs_of(server.ws, "order-indexed-1") if x["status"] == "completed"], what="run")
+    last = db_rows(server.ws, "SELECT max(seq) AS m FROM log WHERE run_id IN "
+                              "(SELECT id FROM runs WHERE event_id = 'order-indexed-1')")[0]["m"]
+    state = server.ws / ".aios" / "index" / "state.json"
+
+    def indexed() -> bool:  # nobody searches: only the server's indexer can move the watermark
+        try:
+            return int(json.loads(state.read_text())["watermarks"].get("log", 0)) >= last
+        except (OSError, ValueError):
+            return False
+
+    wait_until(indexed, timeout=30, what="the index to reach the run's last log entry")
+
+
 def test_oversize_bodies_are_refused(server: ServerProcess, client: httpx.Client) -> None:
     big = b'{"payload": "' + b"x" * (1024 * 1024 + 10) + b'"}'
     r = post(client, big, **signed_headers(big))
