@@ -20,4 +20,7 @@ def init(directory: str, name: str | None) -> None:
     written = write_workspace(target, name or target.resolve().name)
     for path in written:
         click.echo(f"  created {path}")
-    click.echo(f"\nworkspace ready: cd {directory} && aios validate")
+    click.echo(f"\nworkspace ready: cd {directory}, then\n"
+               "  aios validate                                   # check it\n"
+               "  aios run file-note --event events/note.json     # run the example playbook\n"
+               "  aios policy test                                # run the policy tests")

@@ -56,6 +56,41 @@ steps:
 Answer with JSON matching: {{{{ output_schema }}}}
 """,
     "policies/README.md": "Policies (`*.rules`) and their tests (`*.test.yaml`) live here.\n",
+    "policies/notes.rules": """\
+# What the notes playbook may do. Side effects are denied unless a rule allows them.
+policy notes
+
+rule file_notes
+  when action.connector == "files.write" and run.playbook == "file-note"
+    and starts_with(action.input.path, "notes/") and not matches(action.input.path, "[.][.]")
+  allow "Filing a note in the outbox"
+""",
+    "policies/notes.test.yaml": """\
+# Cases for notes.rules: `aios policy test` runs them.
+defaults:
+  now: "2026-01-05T10:00:00+01:00"
+cases:
+  - name: a note is filed
+    input:
+      run: {{playbook: file-note}}
+      action: {{connector: files.write, input: {{path: notes/note-1.md, content: "# A title"}}}}
+    expect: allow
+    rules: [notes.file_notes]
+
+  - name: nothing is written outside notes/
+    input:
+      run: {{playbook: file-note}}
+      action: {{connector: files.write, input: {{path: drafts/x.md, content: x}}}}
+    expect: deny
+    rules: []
+
+  - name: nor out of it with `..`
+    input:
+      run: {{playbook: file-note}}
+      action: {{connector: files.write, input: {{path: notes/../../escape.txt, content: x}}}}
+    expect: deny
+    rules: []
+""",
     "knowledge/README.md": "# Knowledge\n\nMarkdown notes here are indexed for retrieval.\n",
     "events/note.json": "",
     ".gitignore": ".aios/\n",

@@ -24,6 +24,25 @@ def test_init_creates_a_clean_workspace(tmp_path: Path) -> None:
     assert compiled.plan.settings.name == "new-shop"
 
 
+def test_a_new_workspace_runs_its_playbook_and_passes_its_policy_tests(tmp_path: Path) -> None:
+    import json
+
+    from aios.runtime.interpreter import Runtime
+
+    target = tmp_path / "fresh"
+    assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 0
+    tested = CliRunner().invoke(cli, ["policy", "test", "-w", str(target)])
+    assert tested.exit_code == 0 and "3 passed, 0 failed" in tested.output, tested.output
+    compiled = compile_workspace(target)
+    assert compiled.plan is not None
+    event = json.loads((target / "events" / "note.json").read_text())
+    with Runtime(compiled.plan, target) as rt:
+        outcome = rt.start("file-note", event)
+    assert outcome.ok, outcome  # the first run a new user makes completes, its file write allowed by policy
+    written = list((target / "outbox" / "notes").glob("*.md"))
+    assert len(written) == 1 and written[0].read_text().startswith("# ")
+
+
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     result = CliRunner().invoke(cli, ["init", str(tmp_path)])
