@@ -86,7 +86,8 @@ def _key_column(table: str, ctx: Context) -> str:
 def _database(ctx: Context) -> Path:
     db = ctx.settings.get("database")
     if not db:
-        raise ConnectorFailed("sqlite.upsert needs `database:` in its aios.yaml settings", transient=False)
+        raise ConnectorFailed("no `database:` in the aios.yaml settings of sqlite.upsert (sqlite.restore, its "
+                              "compensation, uses the same unless it has settings of its own)", transient=False)
     return ctx.path_in_workspace(str(db))
 
 

@@ -109,10 +109,17 @@ class Runtime:
         return value
 
     def connector_settings(self, plan: Plan, name: str) -> dict[str, Any]:
+        """The connector's settings from aios.yaml. A compensation with none of its own uses those of
+        the connector it undoes (`sqlite.restore` those of `sqlite.upsert`): it acts on the same
+        database, site or folder."""
         key = (plan.content_hash, name)
         cached = self._settings.get(key)
         if cached is None:
-            tv = dict(plan.settings.connector_settings).get(name)
+            configured = dict(plan.settings.connector_settings)
+            tv = configured.get(name)
+            if tv is None:
+                tv = next((configured[c.name] for c in plan.connectors
+                           if c.compensation == name and c.name in configured), None)
             value = self.renderer.value(tv, {}) if tv is not None else {}
             cached = self._settings[key] = value if isinstance(value, dict) else {}
         return cached

@@ -167,6 +167,31 @@ def test_permanent_failure_restores_the_previous_row(tmp_path: Path) -> None:
     assert comps == [("add", "sqlite.restore", {"restored": True}), ("book", "sqlite.restore", {"restored": True})]
 
 
+def test_the_compensation_uses_the_settings_of_the_connector_it_undoes(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path / "ws", """\
+  - id: book
+    connector: sqlite.upsert
+    input: {table: stock, key: A5, row: {quantity: 150}}
+    idempotency_key: "book-{{ event.id }}"
+  - id: broken
+    needs: [book]
+    connector: sqlite.upsert
+    input: {table: stock, key: A5, row: {colour: red}}
+    idempotency_key: "broken-{{ event.id }}"
+""", connectors={"sqlite.upsert": {**DB, "key_column": "sku"}})  # nothing configured for sqlite.restore
+    db = ws / "data" / "inventory.db"
+    db.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE stock (sku TEXT PRIMARY KEY, quantity INTEGER)")
+        conn.execute("INSERT INTO stock VALUES ('A5', 7)")
+        conn.commit()
+    out = run_playbook(ws)
+    assert out.status is RunStatus.FAILED and out.failed_step == "broken"
+    assert _rows(db, "SELECT * FROM stock") == [("A5", 7)]  # restored in the database sqlite.upsert names
+    comps = [(s, t) for s, t, _ in log_types(ws, out.run_id) if t.startswith("compensation.")]
+    assert comps == [("book", "compensation.intent"), ("book", "compensation.completed")]
+
+
 def test_restore_without_previous_values_deletes_the_inserted_row(make_call: MakeCall, inventory: Path) -> None:
     settings = {**DB, "key_column": "sku"}
     out = RESTORE(make_call("sqlite.restore", {"table": "stock", "key": "A5", "previous": None}, settings=settings))
