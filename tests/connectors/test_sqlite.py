@@ -136,6 +136,17 @@ def test_locked_database_is_retried_until_the_lock_goes(tmp_path: Path) -> None:
     assert _rows(db, "SELECT key, quantity FROM incoming_stock") == [("A5", 150)]
 
 
+def _stock_db(ws: Path, columns: str, row: tuple[object, ...]) -> Path:
+    """The workspace's inventory database with a `stock` table holding one row."""
+    db = ws / "data" / "inventory.db"
+    db.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute(f"CREATE TABLE stock ({columns})")
+        conn.execute(f"INSERT INTO stock VALUES ({', '.join('?' * len(row))})", row)
+        conn.commit()
+    return db
+
+
 def test_permanent_failure_restores_the_previous_row(tmp_path: Path) -> None:
     ws = write_workspace(tmp_path / "ws", """\
   - id: book
@@ -153,12 +164,7 @@ def test_permanent_failure_restores_the_previous_row(tmp_path: Path) -> None:
     input: {table: stock, key: A5, row: {colour: red}}
     idempotency_key: "broken-{{ event.id }}"
 """, connectors={n: {**DB, "key_column": "sku"} for n in ("sqlite.upsert", "sqlite.restore")})
-    db = ws / "data" / "inventory.db"
-    db.parent.mkdir(parents=True)
-    with closing(sqlite3.connect(db)) as conn:
-        conn.execute("CREATE TABLE stock (sku TEXT PRIMARY KEY, quantity INTEGER, note TEXT)")
-        conn.execute("INSERT INTO stock VALUES ('A5', 7, 'low')")
-        conn.commit()
+    db = _stock_db(ws, "sku TEXT PRIMARY KEY, quantity INTEGER, note TEXT", ("A5", 7, "low"))
     out = run_playbook(ws)
     assert out.status is RunStatus.FAILED and out.failed_step == "broken" and "colour" in (out.error or "")
     assert _rows(db, "SELECT * FROM stock ORDER BY sku") == [("A5", 7, "low")]  # updated row back, new row gone
@@ -179,12 +185,7 @@ def test_the_compensation_uses_the_settings_of_the_connector_it_undoes(tmp_path:
     input: {table: stock, key: A5, row: {colour: red}}
     idempotency_key: "broken-{{ event.id }}"
 """, connectors={"sqlite.upsert": {**DB, "key_column": "sku"}})  # nothing configured for sqlite.restore
-    db = ws / "data" / "inventory.db"
-    db.parent.mkdir(parents=True)
-    with closing(sqlite3.connect(db)) as conn:
-        conn.execute("CREATE TABLE stock (sku TEXT PRIMARY KEY, quantity INTEGER)")
-        conn.execute("INSERT INTO stock VALUES ('A5', 7)")
-        conn.commit()
+    db = _stock_db(ws, "sku TEXT PRIMARY KEY, quantity INTEGER", ("A5", 7))
     out = run_playbook(ws)
     assert out.status is RunStatus.FAILED and out.failed_step == "broken"
     assert _rows(db, "SELECT * FROM stock") == [("A5", 7)]  # restored in the database sqlite.upsert names
