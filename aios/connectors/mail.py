@@ -6,6 +6,10 @@ Settings: ``sender`` (required), ``host`` (127.0.0.1), ``port`` (25), ``username
 sender), ``password_secret`` (a secret name from aios.yaml; no login without it), ``starttls``
 (false), ``ssl`` (false), ``timeout_s`` (30).
 
+With ``outbox: <folder>`` instead, nothing is sent: the message a server would receive is written
+to ``<folder>/<Message-ID digest>.eml`` (atomically; the same key writes the same file once), for a
+workspace without a mail server at hand. Drop ``outbox`` and name the server to send for real.
+
 Failures: SMTP 4xx replies, dropped connections and timeouts are transient; 5xx replies (a refused
 recipient, failed authentication) are permanent. Not reconcilable: SMTP cannot be asked whether a
 message arrived. A sent message is noted in the effect journal, so the same key is not sent twice
@@ -18,11 +22,13 @@ import hashlib
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from aios.connectors.api import Context, Preview, connector
 from aios.connectors.journal import EffectJournal
+from aios.connectors.localfs import atomic_write, os_failure, setting_folder, workspace_relative
 from aios.runtime.connectors import ConnectorFailed
 
 __all__ = ["send", "SendInput", "SendOutput", "message_id_for", "build_message"]
@@ -90,6 +96,8 @@ def send(input: SendInput, ctx: Context) -> SendOutput:
     if done is not None:
         return SendOutput.model_validate(done)
     msg = build_message(input, ctx)
+    if ctx.settings.get("outbox"):
+        return _to_outbox(msg, ctx, journal)
     host, port = _where(ctx)
     what = f"smtp://{host}:{port}"
     timeout = float(ctx.timeout_s or ctx.settings.get("timeout_s", 30.0))
@@ -126,9 +134,32 @@ def send(input: SendInput, ctx: Context) -> SendOutput:
     return SendOutput.model_validate(out)
 
 
+def _outbox_file(ctx: Context, message_id: str) -> Path:
+    name = message_id.strip("<>").split("@", 1)[0]
+    return setting_folder(ctx, "outbox", "outbox/mail") / f"{name}.eml"
+
+
+def _to_outbox(msg: EmailMessage, ctx: Context, journal: EffectJournal) -> SendOutput:
+    target = _outbox_file(ctx, str(msg["Message-ID"]))
+    try:
+        if not target.exists():  # written once per key: a resume finds the file and leaves it
+            atomic_write(target, msg.as_bytes())
+    except OSError as err:
+        raise os_failure(err, f"cannot write {workspace_relative(ctx, target)}") from err
+    out = {"message_id": str(msg["Message-ID"])}
+    journal.put(ctx.connector, ctx.idempotency_key, out)
+    return SendOutput.model_validate(out)
+
+
+def _target(ctx: Context, to: str) -> str:
+    if ctx.settings.get("outbox"):
+        return f"{workspace_relative(ctx, setting_folder(ctx, 'outbox', 'outbox/mail'))}/ (no server) → {to}"
+    host, port = _where(ctx)
+    return f"smtp://{host}:{port} → {to}"
+
+
 @send.preview
 def _preview_send(input: SendInput, ctx: Context) -> Preview:
-    host, port = _where(ctx)
     sender = _sender(ctx)
     mid = message_id_for(ctx.idempotency_key, sender)
     rcpt = input.to + (f" (cc {', '.join(input.cc)})" if input.cc else "")
@@ -138,4 +169,4 @@ def _preview_send(input: SendInput, ctx: Context) -> Preview:
                else f"would send `{input.subject}` to {rcpt} as {mid}")
     payload = {"from": sender, "to": input.to, "cc": input.cc or [], "subject": input.subject, "body": body,
                "message_id": mid, "auth": "password (secret)" if ctx.settings.get("password_secret") else "none"}
-    return Preview(f"smtp://{host}:{port} → {input.to}", summary, payload, {"message_id": mid})
+    return Preview(_target(ctx, input.to), summary, payload, {"message_id": mid})

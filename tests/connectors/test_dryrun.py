@@ -37,7 +37,7 @@ def test_example_stock_replenishment_dry_run(tmp_path: Path) -> None:
     assert [(e["step"], e["connector"]) for e in report["effects"]] == [
         ("place_order", "supplier.order"), ("record_incoming", "sqlite.upsert"), ("notify", "email.send")]
     mail = report["effects"][2]["preview"]
-    assert mail["target"] == "smtp://127.0.0.1:2525 → orders@paperworks.example"
+    assert mail["target"] == "outbox/mail/ (no server) → orders@paperworks.example"
     assert mail["payload"]["subject"].startswith("Order PO-")  # the supplier preview's order ref flowed on
     assert [a["rule"] for a in report["approvals"]] == ["spending.supplier_orders"]
     assert _files(ws) == before  # no order file, no inventory database, no queue file
@@ -50,7 +50,7 @@ def test_example_dry_run_text_says_what_would_go_where(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("dry run of support-triage on support.ticket: nothing was sent, written or recorded")
-    assert "answer: email.send → smtp://127.0.0.1:2525 → " in out and "would send `Re: " in out
+    assert "answer: email.send → outbox/mail/ (no server) → " in out and "would send `Re: " in out
     assert "idempotency key answer-supportticket-" in out
 
 

@@ -142,3 +142,26 @@ def test_missing_sender_setting_is_permanent(smtp: SmtpTarget, make_call: MakeCa
         MAIL(make_call("email.send", {"to": "a@example.com", "subject": "s", "body": "b"},
                        settings={"host": "127.0.0.1", "port": smtp.port}))
     assert not err.value.transient and "sender" in str(err.value)
+
+
+def test_an_outbox_instead_of_a_server_writes_the_message_once(make_call: MakeCall, tmp_path: Path) -> None:
+    import email
+
+    inp = {"to": "ada@example.com", "subject": "Hello", "body": "Hi Ada.", "cc": ["bob@example.com"]}
+    settings = {"sender": SENDER, "outbox": "outbox/mail", "host": "127.0.0.1", "port": free_port()}
+    call = make_call("email.send", inp, key="outbox-1", settings=settings)
+    out = MAIL(call)  # no server listens on that port: nothing is sent, nothing fails
+    mid = message_id_for("outbox-1", SENDER)
+    (written,) = (tmp_path / "ws" / "outbox" / "mail").glob("*.eml")
+    assert out == {"message_id": mid} and written.name == mid.strip("<>").split("@")[0] + ".eml"
+    msg = email.message_from_bytes(written.read_bytes())
+    assert msg["Message-ID"] == mid and msg["To"] == "ada@example.com" and msg["Cc"] == "bob@example.com"
+    assert msg["X-Aios-Run"] == "run_test" and msg.get_payload().strip() == "Hi Ada."
+    before = written.read_bytes()
+    again = make_call("email.send", inp, key="outbox-1", settings=settings, storage=tmp_path / "other")
+    assert MAIL(again) == out  # without the journal (a crash after the write) the file is found, not rewritten
+    assert list((tmp_path / "ws" / "outbox" / "mail").glob("*.eml")) == [written]
+    assert written.read_bytes() == before
+    preview = MAIL.run_preview(make_call("email.send", inp, key="outbox-2", settings=settings))
+    assert preview is not None and preview.target == "outbox/mail/ (no server) → ada@example.com"
+    assert len(list((tmp_path / "ws" / "outbox" / "mail").glob("*.eml"))) == 1  # a preview writes nothing
