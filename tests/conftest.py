@@ -10,6 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# caches aios keeps between processes (the rules parser) go to a folder of this test session, not ~/.cache
+if "AIOS_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["AIOS_CACHE_DIR"] = tempfile.mkdtemp(prefix="aios-test-cache-")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,27 @@ def test_every_policy_code_is_registered_with_a_summary() -> None:
 
     for code in POLICY_CODES:
         assert CODES[code.name] == code and code.summary and code.stage == "policy"
+
+
+def test_the_parser_is_kept_between_processes_and_a_damaged_copy_is_rebuilt(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    parse = ("from aios.diagnostics import DiagnosticSink; from aios.policy.parser import parse_rules; "
+             "sink = DiagnosticSink(); f = parse_rules('p.rules', 'policy p\\nrule r\\n  when true\\n  allow \"ok\"\\n', "
+             "sink); print(len(f.rules), [d.code for d in sink.items])")
+    env = {**os.environ, "AIOS_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run() -> str:
+        out = subprocess.run([sys.executable, "-c", parse], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+        return out.stdout.strip()
+
+    assert run() == "1 []"
+    cached = tmp_path / "cache" / "rules-parser.lark"
+    assert cached.stat().st_size > 1000  # what the first process built
+    assert run() == "1 []"  # the next process loads it
+    cached.write_bytes(cached.read_bytes()[:200])  # half-written (two processes racing, a full disk)
+    assert run() == "1 []"  # rebuilt, silently
+    assert cached.stat().st_size > 1000  # and stored whole again
