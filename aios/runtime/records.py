@@ -13,13 +13,14 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from aios.plan.types import RecordType
 from aios.runtime.log import dumps
 from aios.runtime.validation import validate_record
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["RecordVersion", "RecordStore", "RecordInvalid", "ensure_records_schema"]
 
@@ -52,6 +53,10 @@ class RecordVersion:
 
 
 def _db(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    # imported when records are first touched: sqlite-utils imports numpy when it is installed, which
+    # costs commands that never read or write a record (`aios runs list`, `aios approve`) a tenth of a second
+    import sqlite_utils
+
     return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
 
 
@@ -82,7 +87,13 @@ def _row_to_version(row: dict[str, Any]) -> RecordVersion:
 class RecordStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.db = _db(conn)
+        self._db: sqlite_utils.Database | None = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        if self._db is None:
+            self._db = _db(self.conn)
+        return self._db
 
     def write(self, rt: RecordType, record_id: str, data: Any, *, run_id: str | None, step_id: str | None,
               plan_hash: str | None, at: str) -> RecordVersion:
