@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aios.runtime.store import use_wal
+
 __all__ = ["EffectJournal", "JOURNAL_FILE"]
 
 JOURNAL_FILE = "connectors.db"
@@ -34,7 +36,7 @@ class EffectJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("CREATE TABLE IF NOT EXISTS effects (connector TEXT NOT NULL, key TEXT NOT NULL, "
                          "output TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (connector, key))")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aios.errors import StorageError
+from aios.runtime.store import use_wal
 
 __all__ = ["VectorStore", "VectorRow", "encode", "FILE_NAME"]
 
@@ -77,7 +78,7 @@ class VectorStore:
         self.path = path
         try:
             self._conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._conn, 60.0)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as err:

@@ -19,12 +19,13 @@ import contextlib
 import mmap
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from aios.errors import StorageError
 
-__all__ = ["Store", "SCHEMA_VERSION", "CommitProbe"]
+__all__ = ["Store", "SCHEMA_VERSION", "CommitProbe", "use_wal"]
 
 SCHEMA_VERSION = 1
 
@@ -120,7 +121,7 @@ class Store:
         self.conn.row_factory = sqlite3.Row
         try:
             self.conn.execute("PRAGMA busy_timeout=30000")
-            mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = use_wal(self.conn)
             if str(mode).lower() != "wal":
                 raise StorageError(f"the state store {path} could not switch to WAL (mode {mode})")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -185,6 +186,29 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def use_wal(conn: sqlite3.Connection, timeout_s: float = 30.0) -> str:
+    """Put the database in WAL mode (a property of the file, so usually it already is).
+
+    Switching needs the database to itself, and SQLite answers "database is locked" at once, without
+    waiting on the busy timeout, when another process holds it at that moment: two processes opening
+    a new database together (a server and a CLI command, two tests) would see one fail. So wait and
+    retry. Every SQLite file aios keeps (state, effect journal, vectors) opens through this.
+    """
+    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    if mode.lower() == "wal":
+        return mode
+    deadline = time.monotonic() + timeout_s
+    delay = 0.002
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) and "busy" not in str(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 class _Transaction:

@@ -146,3 +146,25 @@ def test_timestamps_are_utc_milliseconds_and_follow_the_clock() -> None:
         seen.append(stamp)
         time.sleep(0.23)
     assert seen == sorted(seen) and len({s[:19] for s in seen}) >= 2
+
+
+def test_processes_opening_a_new_store_at_the_same_moment_all_get_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    storage = tmp_path / ".aios"
+    start = time.time() + 1.5  # every child waits for the same moment, then opens the store that does not exist yet
+    child = ("import sys, time; from pathlib import Path; from aios.runtime import log; "
+             "from aios.runtime.store import Store\n"
+             "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+             "with Store.open(Path(sys.argv[1])) as s:\n"
+             "    with s.transaction() as conn:\n"
+             "        log.append(conn, [(None, None, 'test.opened', {'pid': sys.argv[3]})])\n")
+    procs = [subprocess.Popen([sys.executable, "-c", child, str(storage), str(start), str(i)],
+                              stderr=subprocess.PIPE, text=True) for i in range(8)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, "\n".join(e for e in errors if e)[-3000:]
+    with Store.open(storage) as s:
+        assert s.query("SELECT count(*) FROM log WHERE type = 'test.opened'")[0][0] == 8
+        assert log.verify(s.conn).ok
