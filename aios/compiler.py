@@ -189,7 +189,7 @@ def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: Com
     if cache is not None:  # everything a playbook's check reads besides its own document
         memo = cache.playbooks
         memo.use((sources.workspace.text if sources.workspace else None, frozenset(broken),
-                  tuple((p.path, p.text) for p in sources.prompts), *(d for d in docs if d.kind != "playbook")))
+                  tuple((p.path, p.text) for p in sources.prompts)), [d for d in docs if d.kind != "playbook"])
     playbooks = build_playbooks(ctx, by_kind["playbook"], pctx, memo)
     _check_prompts(ctx, sources.prompts, agents, flags)
     used_agents, used_conns = _used_names(tuple(playbooks), connectors)

@@ -595,24 +595,24 @@ def _constant(expr: str) -> bool | None:
 class CheckedPlaybooks:
     """Check results of playbook documents, kept across recompiles (`aios dev` reloads).
 
-    A playbook's check reads its own document and what it is checked against: the workspace file,
-    every other document (schemas, agents, connectors, flags), the prompts and the names that failed
-    to build. ``use(context)`` is told all of that each compile; while it is the same (documents by
-    identity, as the document cache hands back the very objects for unchanged files), a playbook whose
-    document is the same object is not checked again: its plan and diagnostics are reused. Any other
-    change clears everything.
+    A playbook's check reads its own document and what it is checked against: the workspace file, the
+    prompts, the names that failed to build (``values``, compared by equality) and every other
+    document (schemas, agents, connectors, flags: ``docs``, compared by identity, as the document cache
+    hands back the very objects for unchanged files). ``use`` is told all of that each compile; while
+    it is the same, a playbook whose document is the same object is not checked again: its plan and
+    diagnostics are reused. Any other change clears everything.
     """
 
     def __init__(self) -> None:
-        self._context: tuple[object, ...] = ()
+        self._values: tuple[object, ...] | None = None
+        self._docs: list[SpecDocument] = []
         self._results: dict[int, tuple[SpecDocument, Playbook | None, tuple[Diagnostic, ...]]] = {}
 
-    def use(self, context: tuple[object, ...]) -> None:
-        same = len(context) == len(self._context) and all(
-            a is b or (type(a) is type(b) and isinstance(a, (str, frozenset, tuple)) and a == b)
-            for a, b in zip(context, self._context, strict=True))
+    def use(self, values: tuple[object, ...], docs: list[SpecDocument]) -> None:
+        same = (values == self._values and len(docs) == len(self._docs)
+                and all(a is b for a, b in zip(docs, self._docs, strict=True)))
         if not same:
-            self._context = context
+            self._values, self._docs = values, docs
             self._results = {}
 
     def check(self, ctx: CheckContext, pctx: PlaybookContext, doc: SpecDocument) -> Playbook | None:

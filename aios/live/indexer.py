@@ -29,7 +29,6 @@ class Indexer:
         self.storage_dir = storage_dir
         self.current = current
         self.console = console
-        self.passes = 0  # syncs that indexed something (for status and tests)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="aios-index", daemon=True)
@@ -65,9 +64,7 @@ class Indexer:
             memory = self._memory_for_plan()
             if memory is None:
                 return
-            report = memory.sync()
-            if report.changed:
-                self.passes += 1
+            memory.sync()
             self._reported = None
         except Exception as err:  # the index is a cache of the store: runs go on, searches sync themselves
             message = f"background indexing failed: {type(err).__name__}: {err}"

@@ -10,8 +10,8 @@ The compile is exactly `aios.compiler.compile_workspace` (``discover`` then ``co
 sources read), so a reload accepts what `aios validate` accepts and reports what it reports, rendered
 by the same renderer. A `CompileCache` kept across reloads makes that cheap: only files whose text
 changed are parsed again, and playbooks are checked again only when they, or anything they are
-checked against (aios.yaml, schemas, agents, connectors, flags, prompts), changed. A clean result is swapped in (`CurrentPlan.swap`); a failing one leaves the last
-good plan live and marks it stale.
+checked against (aios.yaml, schemas, agents, connectors, flags, prompts), changed. A clean result is
+swapped in (`CurrentPlan.swap`); a failing one leaves the last good plan live and marks it stale.
 
 Connector modules (``connectors/*.py``) are part of the fingerprint: an edit recompiles (the compiler
 imports them to check them) and, when clean, bumps ``CurrentPlan.code_generation`` so executors resolve

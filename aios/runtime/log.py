@@ -80,7 +80,7 @@ Sql = sqlite3.Connection | sqlite3.Cursor
 
 
 def _tail(conn: Sql) -> tuple[int, bytes]:
-    row = conn.execute(TAIL_SQL).fetchone()
+    row = conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
     if row is not None:
         return int(row[0]), bytes(row[1])
     seg = conn.execute("SELECT last_seq, last_hash FROM log_segments ORDER BY last_seq DESC LIMIT 1").fetchone()
@@ -89,18 +89,13 @@ def _tail(conn: Sql) -> tuple[int, bytes]:
     return 0, GENESIS
 
 
-TAIL_SQL = "SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1"
-
-
 def append(conn: Sql, items: list[tuple[str | None, str | None, str, dict[str, Any]]],
-           at: str | None = None, tail: tuple[int, bytes] | None = None) -> int:
+           at: str | None = None) -> int:
     """Append ``(run_id, step_id, type, body)`` entries; call inside a write transaction.
 
-    ``tail`` is the last entry's ``(seq, hash)`` when the caller already read it in this transaction
-    (``TAIL_SQL``), which saves a statement per step. Returns the number of bytes of body text
-    written (for accounting in the bench).
+    Returns the number of bytes of body text written (for accounting in the bench).
     """
-    seq, prev = tail if tail is not None else _tail(conn)
+    seq, prev = _tail(conn)
     stamp = at or now_iso()
     rows = []
     size = 0
