@@ -31,7 +31,7 @@ from aios.runtime.breaker import CircuitOpen
 from aios.runtime.commits import Commit, Entry, backoff_delay, compact
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed, Provenance
 from aios.runtime.outcome import Progress, RunOutcome
-from aios.runtime.policy_gate import Effect, PolicyGate, RunFacts, Verdict
+from aios.runtime.policy_gate import Effect, PolicyGate, RunFacts, Verdict, denial_text
 from aios.runtime.records import RecordInvalid
 from aios.runtime.runstate import RunState, RunStatus, StepStatus, T
 from aios.runtime.templates import TemplateFailed
@@ -60,12 +60,16 @@ class _Lost(Exception):
 
 
 class _StepFailure(Exception):
-    def __init__(self, message: str, *, transient: bool = False, attempts: int = 1, rejected: bool = False) -> None:
+    """``detail``: what the step's ``step.failed`` entry carries besides the error (a deny's decision)."""
+
+    def __init__(self, message: str, *, transient: bool = False, attempts: int = 1, rejected: bool = False,
+                 detail: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.transient = transient
         self.attempts = attempts
         self.rejected = rejected
+        self.detail = detail
 
 
 class _JsonDict(dict[str, Any]):
@@ -327,8 +331,13 @@ class Execution:
             rid = f"{w.schema.lower()}-{hashlib.sha256(seed.encode()).hexdigest()[:10]}"
         verdict = self.gate.record(w.schema, rid, clean, step.id, self._facts())
         # the record write's own decision goes into the step's log entry, like every other decision
-        self.write_decision = {"schema": w.schema, "id": rid,
-                               "dec": self._policy(step, f"{step.id}/record", verdict)}
+        try:
+            dec = self._policy(step, f"{step.id}/record", verdict)
+        except _StepFailure as failure:
+            if failure.detail is not None:  # a deny: recorded where an allowed write's decision is
+                failure.detail = {"write": {"schema": w.schema, "id": rid, **failure.detail}}
+            raise
+        self.write_decision = {"schema": w.schema, "id": rid, "dec": dec}
         return [(rtype, rid, clean)]
 
     # -- policy ----------------------------------------------------------------------------------
@@ -341,8 +350,13 @@ class Execution:
     def _policy(self, step: Step, site: str, verdict: Verdict) -> dict[str, Any]:
         if verdict.effect is Effect.ALLOW:
             return dict(verdict.record)
-        if verdict.effect is Effect.DENY:
-            raise _StepFailure(f"denied by policy rule `{verdict.rule}`: {verdict.reason}")
+        if verdict.effect is Effect.DENY:  # recorded in the step's failure as an allow is in its result
+            detail: dict[str, Any] = {"dec": dict(verdict.record)}
+            if site != step.id:
+                detail["site"] = site
+            message = denial_text(verdict.record) if verdict.record.get("errors") else \
+                f"denied by policy rule `{verdict.rule}`: {verdict.reason}"
+            raise _StepFailure(message, detail=detail)
         approval = self._approval_at(site)
         if approval is not None and approval.status is ApprovalStatus.APPROVED:
             return {**verdict.record, "approval": approval.id, "approved_by": approval.decided_by}
@@ -667,7 +681,8 @@ class Execution:
     def _fail(self, step: Step, failure: _StepFailure) -> RunOutcome:
         st = self.state
         final = RunStatus.REJECTED if failure.rejected else RunStatus.FAILED
-        body = {"error": failure.message, "attempts": failure.attempts, "final": final.value, "post": "failed"}
+        body = {"error": failure.message, "attempts": failure.attempts, "final": final.value, "post": "failed",
+                **(failure.detail or {})}
         pending_comp = compensation.pending(self)
         next_status = RunStatus.COMPENSATING if pending_comp else final
 

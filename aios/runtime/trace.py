@@ -10,6 +10,7 @@ from typing import Any
 
 from aios.errors import RunError
 from aios.runtime.log import LogEntry, entries_for_run
+from aios.runtime.policy_gate import denial_text
 from aios.runtime.runstate import T
 
 __all__ = ["StepTrace", "RunTrace", "load_trace", "format_trace"]
@@ -128,6 +129,7 @@ def _fold(st: StepTrace, e: LogEntry) -> None:
                              "at": b.get("at"), "note": b.get("note")})
     elif t == T.STEP_FAILED:
         st.status, st.error = "failed", b.get("error")
+        st.decision = b.get("dec") or (b.get("write") or {}).get("dec") or st.decision  # a deny's decision
     elif t == T.ITEM_COMPLETED:
         st.items += 1
     elif t in (T.COMP_INTENT, T.COMP_COMPLETED, T.COMP_FAILED):
@@ -152,7 +154,9 @@ def format_trace(trace: RunTrace, width: int = 110) -> str:
     for i, s in enumerate(trace.steps, 1):
         ms = f"{s.ms:.1f} ms" if s.ms is not None else ""
         out.append(f"\n{i:>2}. {s.step_id}  [{s.status}]  {ms}" + (f"  ({s.note})" if s.note else ""))
-        if s.decision:
+        if s.decision and s.decision.get("effect") == "deny":
+            out.append(f"    decision: {_short(denial_text(s.decision), max(width, 300))}")
+        elif s.decision:
             out.append(f"    decision: {s.decision.get('effect')} by rule {s.rule}: "
                        f"{_short(s.decision.get('reason', ''), width)}")
         for a in s.approvals:
