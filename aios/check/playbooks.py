@@ -480,20 +480,22 @@ class _PlaybookChecker:
             idem = idem_tree if isinstance(idem_tree, Template) else Template(s.idempotency_key,
                                                                                 self.span((*base, "idempotency_key")))
         compensate = None
-        retry = retry_policy(None)
+        # the retries a step runs with: its own `on_failure.retry` (max 0: one attempt), else the called
+        # connector's contract (a map's body connector too), else none; the runtime reads only these
+        called = connector if connector is not None else mapcfg.connector if mapcfg is not None else None
+        contract = self.pctx.connectors.get(called) if called is not None else None
+        retry = contract.retry if contract is not None and contract.retry is not None else retry_policy(None)
         alert = True
         if s.on_failure is not None:
-            retry = retry_policy(s.on_failure.retry)
+            if s.on_failure.retry is not None:
+                retry = retry_policy(s.on_failure.retry)
             alert = s.on_failure.alert
             compensate = s.on_failure.compensate
             if compensate is not None and compensate not in self.pctx.connectors:
                 self.ctx.unknown("unknown-connector", "connector", compensate, self.pctx.connectors,
                                  self.span((*base, "on_failure", "compensate")), kind="connector")
         elif connector is not None and connector in self.pctx.connectors:
-            conn = self.pctx.connectors[connector]
-            if conn.retry is not None:
-                retry = conn.retry
-            compensate = conn.compensation
+            compensate = self.pctx.connectors[connector].compensation
         writes = self.check_write(s, i, scope)
         return Step(
             id=s.id, kind=kind, needs=needs, description=s.description, agent=agent, connector=connector,

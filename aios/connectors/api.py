@@ -38,7 +38,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from aios.runtime.connectors import ConnectorCall, ConnectorFailed
+from aios.runtime.connectors import ConnectorCall, ConnectorFailed, is_transient
 
 __all__ = ["Context", "Preview", "Outcome", "Reconciliation", "ConnectorImpl", "connector", "as_impl",
            "is_untyped", "mask_secrets"]
@@ -172,8 +172,8 @@ class ConnectorImpl(Generic[InT, OutT]):
             raise
         except Exception as err:
             text = f"{type(err).__name__}: {err}"
-            if handed and any(v in text for v in handed):  # transient, as the interpreter treats any other error
-                raise ConnectorFailed(_mask(text, handed), transient=True) from None
+            if handed and any(v in text for v in handed):  # as transient as the interpreter would judge it
+                raise ConnectorFailed(_mask(text, handed), transient=is_transient(err)) from None
             raise
         return mask_secrets(out, handed) if handed else out
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from aios.plan.plan import RetryPolicy, StepKind
 from aios.runtime import alerts
 from aios.runtime.commits import Commit, backoff_delay, compact
-from aios.runtime.connectors import ConnectorCall, Provenance
+from aios.runtime.connectors import ConnectorCall, Provenance, is_transient
 from aios.runtime.outcome import Progress, RunOutcome
 from aios.runtime.runstate import RunStatus, T
 
@@ -102,6 +102,8 @@ def _compensate_one(ex: Execution, sid: str, item: int | None, comp: str) -> Non
             )
         except Exception as err:  # every failure is logged and alerted below
             last_error = f"{type(err).__name__}: {err}"
+            if not is_transient(err):  # a permanent failure is not retried (the same rule as for steps)
+                break
             if attempt <= policy.max_retries:
                 ex.rt.sleep(backoff_delay(policy, attempt))
             continue

@@ -11,6 +11,7 @@ on every retry and after a crash.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from aios.errors import RunError
 from aios.plan.plan import Plan
 
-__all__ = ["Provenance", "ConnectorCall", "ConnectorFn", "ConnectorFailed", "ConnectorRegistry"]
+__all__ = ["Provenance", "ConnectorCall", "ConnectorFn", "ConnectorFailed", "ConnectorRegistry", "is_transient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,29 @@ class ConnectorFailed(RunError):
     def __init__(self, message: str, *, transient: bool = True) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+#: exception classes of HTTP clients a connector may use, transient when raised (looked up only if the
+#: client is already imported: this module never imports one)
+_CLIENT_TRANSIENT = (("httpx", ("TimeoutException", "NetworkError")), ("requests", ("ConnectionError", "Timeout")))
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether retrying the call with the same key may help. A `ConnectorFailed` says so itself;
+    timeouts and connection errors (the standard library's, httpx's, requests') are transient; any
+    other exception a connector raises is permanent: a bug or a bad input does not heal by itself."""
+    if isinstance(err, ConnectorFailed):
+        return err.transient
+    if isinstance(err, (TimeoutError, ConnectionError)):
+        return True
+    for module_name, names in _CLIENT_TRANSIENT:
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        classes = tuple(c for c in (getattr(module, n, None) for n in names) if isinstance(c, type))
+        if classes and isinstance(err, classes):
+            return True
+    return False
 
 
 class ConnectorRegistry:

@@ -29,7 +29,7 @@ from aios.runtime import alerts, approvals, compensation, log
 from aios.runtime.approvals import Approval, ApprovalKind, ApprovalStatus
 from aios.runtime.breaker import CircuitOpen
 from aios.runtime.commits import Commit, Entry, backoff_delay, compact
-from aios.runtime.connectors import ConnectorCall, ConnectorFailed, Provenance
+from aios.runtime.connectors import ConnectorCall, ConnectorFailed, Provenance, is_transient
 from aios.runtime.outcome import Progress, RunOutcome
 from aios.runtime.policy_gate import Effect, PolicyGate, RunFacts, Verdict, denial_text
 from aios.runtime.records import RecordInvalid
@@ -549,19 +549,18 @@ class Execution:
                     self.commit(Commit([(step.id, T.ITEM_INTENT, {"i": item, "in": inp, "key": key, "dec": dec})]))
                     ss.item_intents[item] = (inp, key)
                 self.rt.emit(Progress(self.state.run_id, step.id, step.kind.value, "intent", key))
-        out = self._invoke(step, name, inp, key, item, contract.retry)
+        out = self._invoke(step, name, inp, key, item)
         out, _ = validate_record(contract.output, out, extra="keep")
         return inp, out, dec, key, effect
 
-    def _invoke(self, step: Step, name: str, inp: dict[str, Any], key: str, item: int | None,
-                contract_retry: RetryPolicy | None) -> dict[str, Any]:
+    def _invoke(self, step: Step, name: str, inp: dict[str, Any], key: str, item: int | None) -> dict[str, Any]:
         rt = self.rt
         fn = None
         try:
             fn = rt.connectors.resolve(self.plan, name)
         except ConnectorFailed as err:
             raise _StepFailure(str(err)) from err
-        policy = step.retry if step.retry.max_retries > 0 or contract_retry is None else contract_retry
+        policy = step.retry  # the step's `on_failure.retry`, else the contract's (resolved by the compiler)
         ss = self.state.step(step.id)
         attempt = ss.failed_attempts if item is None else 0
         while True:
@@ -583,11 +582,11 @@ class Execution:
                 self._breaker_failure(name, step)
                 self._attempt_failed(step, policy, attempt, f"{name}: {err}", err.transient, ss, item=item)
                 continue
-            except Exception as err:  # connector code raising anything else: retry per policy
+            except Exception as err:  # anything else: permanent, unless a timeout or a connection error
                 rt.store.probe_phase(0)
                 self._breaker_failure(name, step)
-                self._attempt_failed(step, policy, attempt, f"{name}: {type(err).__name__}: {err}", True, ss,
-                                     item=item)
+                self._attempt_failed(step, policy, attempt, f"{name}: {type(err).__name__}: {err}",
+                                     is_transient(err), ss, item=item)
                 continue
             rt.breakers.success(name)
             if not isinstance(result, dict):
