@@ -17,6 +17,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from aios.check.context import CheckContext
 from aios.check.documents import retry_policy
 from aios.check.graph import cycle_related, find_cycle, topological_order, upstream_closure
+from aios.check.idempotency import check_key, stable_key_hint
 from aios.check.records import value_fits
 from aios.check.shapes import ANY_SHAPE, FieldShape, ListShape, ObjShape, RecordShape, Shape
 from aios.check.templates import Scope, TemplateChecker, has_template, parse_expression_source, sandbox
@@ -450,8 +451,7 @@ class _PlaybookChecker:
                         "missing-idempotency-key",
                         f"step `{s.id}` calls `{connector}`, which has a {conn.side_effect.value} side effect, "
                         "without an `idempotency_key`", self.spans.key((*base, "connector")),
-                        hint="add e.g. `idempotency_key: \"" + s.id + "-{{ run.id }}\"` so a retry or resume "
-                             "never repeats the effect")
+                        hint="add an `idempotency_key`; " + stable_key_hint(s.id, scope.written_upstream or ()))
         elif kind is StepKind.RETRIEVE:
             assert s.retrieve is not None
             q = self.template(s.retrieve.query, (*base, "retrieve", "query"))
@@ -479,6 +479,7 @@ class _PlaybookChecker:
             self._check_tree(idem_tree, scope)
             idem = idem_tree if isinstance(idem_tree, Template) else Template(s.idempotency_key,
                                                                                 self.span((*base, "idempotency_key")))
+            check_key(self.ctx, idem, s.id, scope.written_upstream)
         compensate = None
         # the retries a step runs with: its own `on_failure.retry` (max 0: one attempt), else the called
         # connector's contract (a map's body connector too), else none; the runtime reads only these
@@ -543,6 +544,7 @@ class _PlaybookChecker:
         if body.idempotency_key is not None:
             idem = Template(body.idempotency_key, self.span((*base, "do", "idempotency_key")))
             self.templates.check(idem, inner)
+            check_key(self.ctx, idem, s.id, scope.written_upstream, (m.item,))
         if body.output is not None and body.output not in self.pctx.schemas:
             self.ctx.unknown("unknown-schema", "schema", body.output, self.pctx.schemas,
                              self.span((*base, "do", "output")), kind="schema")

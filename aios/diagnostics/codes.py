@@ -51,6 +51,8 @@ _ALL: tuple[Code, ...] = (
     Code("unreachable-step", "warning", "check", "A step can never run."),
     Code("missing-idempotency-key", "error", "check",
          "A side-effecting connector step has no idempotency key."),
+    Code("idempotency-key-unstable", "warning", "check",
+         "An idempotency key reads a value that changes on every run (run id, arrival time, random)."),
     Code("record-write-mismatch", "error", "check",
          "A step writes a record whose schema does not match the step's output."),
     Code("template-syntax", "error", "check", "A template does not parse."),
