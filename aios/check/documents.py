@@ -11,6 +11,7 @@ from typing import Any
 
 from aios.check.context import CheckContext
 from aios.check.records import build_record_type
+from aios.check.schedules import check_timezone
 from aios.diagnostics import Related
 from aios.plan.plan import (
     Agent,
@@ -42,16 +43,6 @@ __all__ = ["check_duplicates", "build_workspace", "build_schemas", "build_connec
 
 _SECRETISH = re.compile(r"(password|passwd|token|api_key|apikey|secret)$", re.I)
 _KEYISH = re.compile(r"^(sk-|xox[bp]-|ghp_|AKIA)[A-Za-z0-9_-]{8,}")
-
-
-def _valid_timezone(name: str) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def check_duplicates(ctx: CheckContext, docs: Iterable[SpecDocument]) -> list[SpecDocument]:
@@ -120,10 +111,7 @@ def build_workspace(ctx: CheckContext, doc: SpecDocument | None) -> tuple[Worksp
                 ctx.sink.report("secret-literal", f"`{cname}.{key}` looks like a secret written inline",
                                 doc.spans.value(path),
                                 hint=f"declare it under `secrets:` and write `{key}_secret: <name>` instead")
-    if not _valid_timezone(ws.runtime.timezone):
-        ctx.sink.report("invalid-value", f"unknown time zone `{ws.runtime.timezone}`",
-                        doc.spans.value(("runtime", "timezone")),
-                        hint="use an IANA name such as `Europe/Stockholm`, `America/New_York` or `UTC`")
+    check_timezone(ctx.sink, "invalid-value", ws.runtime.timezone, doc.spans.value(("runtime", "timezone")))
     settings = WorkspaceSettings(
         name=ws.name, storage=ws.storage, default_model=ws.default_model, knowledge_dir=ws.memory.knowledge_dir,
         half_life_days=ws.memory.half_life_days, cold_after_days=ws.memory.cold_after_days,

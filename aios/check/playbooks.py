@@ -19,11 +19,11 @@ from aios.check.documents import retry_policy
 from aios.check.graph import cycle_related, find_cycle, topological_order, upstream_closure
 from aios.check.idempotency import check_key, stable_key_hint
 from aios.check.records import value_fits
+from aios.check.schedules import check_cron, check_timezone
 from aios.check.shapes import ANY_SHAPE, FieldShape, ListShape, ObjShape, RecordShape, Shape
 from aios.check.templates import Scope, TemplateChecker, has_template, parse_expression_source, sandbox
 from aios.diagnostics import Diagnostic, DiagnosticSink
 from aios.load.nodes import Path, SpanIndex
-from aios.plan.cron import CronError, parse_cron
 from aios.plan.plan import (
     WEBHOOK_SECRET_PREFIX,
     Agent,
@@ -120,12 +120,13 @@ class _PlaybookChecker:
                                  + (f" (found {', '.join(sources)})" if sources else ""),
                                  self.spans.key(("trigger",)))
         if t.schedule is not None:
-            try:
-                parse_cron(t.schedule)
-            except CronError as err:
-                self.ctx.sink.report("invalid-trigger", f"bad schedule `{t.schedule}`: {err}",
-                                     self.span(("trigger", "schedule")),
-                                     hint="five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * mon`")
+            check_cron(self.ctx.sink, t.schedule, self.span(("trigger", "schedule")))
+        if t.timezone is not None:
+            if t.schedule is None:
+                self.ctx.sink.report("invalid-trigger", "`timezone` applies to `schedule` triggers only",
+                                     self.spans.key(("trigger", "timezone")))
+            else:
+                check_timezone(self.ctx.sink, "invalid-trigger", t.timezone, self.span(("trigger", "timezone")))
         if t.webhook is not None and WEBHOOK_SECRET_PREFIX + t.webhook not in self.pctx.secrets:
             self.ctx.sink.report(
                 "webhook-secret-missing",
@@ -135,7 +136,7 @@ class _PlaybookChecker:
         if t.payload is not None and t.payload not in self.pctx.schemas:
             self.ctx.unknown("unknown-schema", "schema", t.payload, self.pctx.schemas,
                              self.span(("trigger", "payload")), kind="schema")
-        return Trigger(t.event, t.schedule, t.missed, t.webhook, t.file_drop, t.payload)
+        return Trigger(t.event, t.schedule, t.missed, t.webhook, t.file_drop, t.payload, t.timezone)
 
     def run(self) -> Playbook | None:
         trigger = self.trigger()

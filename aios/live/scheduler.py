@@ -1,14 +1,17 @@
 """Schedules: a playbook with ``trigger: {schedule: "<cron>", missed: run_once|skip}`` gets one event
 per tick.
 
-Ticks are whole minutes in the server's local time. ``live_schedules`` remembers, per playbook, the
-last minute that was handled; a tick's event and the new mark are written in one transaction, and the
-event id is fixed by (playbook, minute), so a tick produces at most one run even across crashes.
+Ticks are whole minutes in the schedule's time zone (the trigger's ``timezone``, else the workspace's
+``runtime.timezone``; see `aios.live.timetable`), with the DST rules of `aios.plan.cron`.
+``live_schedules`` remembers, per playbook, the last minute that was handled (an instant, in UTC); a
+tick's event and the new mark are written in one transaction, and the event id is fixed by (playbook,
+minute), so a tick produces at most one run even across crashes.
 
 Ticks that fell while no server was running (or that the server missed by more than a minute) are
 *missed*: with ``missed: run_once`` the latest of them runs once (its payload says ``missed: true``),
 with ``missed: skip`` (the default) they are dropped. A schedule seen for the first time, or whose
-expression changed, starts from the current minute: nothing before it counts as missed.
+expression or time zone changed, starts from the current minute: nothing before it counts as missed.
+The latest tick is found backwards from now by the cron library, not by scanning minute by minute.
 """
 
 from __future__ import annotations
@@ -23,60 +26,53 @@ from aios.live import journal
 from aios.live.console import Console
 from aios.live.current import CurrentPlan
 from aios.live.events import LiveEvent, schedule_event
-from aios.plan.cron import CronSchedule, parse_cron
+from aios.live.timetable import schedules
 from aios.plan.plan import Plan
 from aios.runtime.store import Store
 
-__all__ = ["due_events", "Scheduler", "local_now", "MAX_LOOKBACK_MINUTES"]
+__all__ = ["due_events", "Scheduler", "local_now"]
 
-MAX_LOOKBACK_MINUTES = 366 * 24 * 60
+_MINUTE = dt.timedelta(minutes=1)
 
 
 def local_now() -> dt.datetime:
     return dt.datetime.now().astimezone()
 
 
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.UTC)
+
+
 def _minute(t: dt.datetime) -> dt.datetime:
-    return t.replace(second=0, microsecond=0)
-
-
-def _latest_tick(cron: CronSchedule, after: dt.datetime, upto: dt.datetime) -> dt.datetime | None:
-    """The latest matching minute in ``(after, upto]``, scanning back at most a year."""
-    cur = upto
-    for _ in range(MAX_LOOKBACK_MINUTES):
-        if cur <= after:
-            return None
-        if cron.matches(cur):
-            return cur
-        cur -= dt.timedelta(minutes=1)
-    return None
+    return _utc(t).replace(second=0, microsecond=0)
 
 
 def due_events(conn: sqlite3.Connection, plan: Plan, now: dt.datetime) -> list[LiveEvent]:
     """Inside the caller's transaction: the tick events due at ``now``, with the marks moved forward."""
     minute = _minute(now)
     out: list[LiveEvent] = []
-    for pb in plan.playbooks:
-        expr = pb.trigger.schedule
-        if expr is None:
-            continue
-        row = conn.execute("SELECT cron, last_tick FROM live_schedules WHERE playbook = ?", (pb.name,)).fetchone()
+    for sched in schedules(plan):
+        row = conn.execute("SELECT cron, last_tick FROM live_schedules WHERE playbook = ?",
+                           (sched.playbook,)).fetchone()
         stamp = minute.isoformat()
-        if row is None or row[0] != expr:
+        if row is None or row[0] != sched.key:
             conn.execute("INSERT OR REPLACE INTO live_schedules(playbook, cron, last_tick) VALUES (?,?,?)",
-                         (pb.name, expr, stamp))
+                         (sched.playbook, sched.key, stamp))
             continue
-        last = dt.datetime.fromisoformat(row[1])
+        last = dt.datetime.fromisoformat(row[1]).astimezone(dt.UTC)
         if minute <= last:
             continue
-        cron = parse_cron(expr)
-        if cron.matches(minute):
-            out.append(schedule_event(pb.name, minute))
-        if pb.trigger.missed == "run_once":
-            missed = _latest_tick(cron, last, minute - dt.timedelta(minutes=1))
-            if missed is not None:
-                out.append(schedule_event(pb.name, missed, missed=True))
-        conn.execute("UPDATE live_schedules SET last_tick = ? WHERE playbook = ?", (stamp, pb.name))
+        # Compare instants in UTC: Python never finds a time in a repeated hour equal to one in
+        # another zone, and compares two times of one zone by wall clock.
+        latest = sched.latest_before(minute + _MINUTE)  # the latest tick at or before this minute
+        if latest is not None and _utc(latest) > last:
+            earlier: dt.datetime | None = latest
+            if _utc(latest) == minute:
+                out.append(schedule_event(sched.playbook, latest))
+                earlier = sched.latest_before(minute)
+            if sched.missed == "run_once" and earlier is not None and _utc(earlier) > last:
+                out.append(schedule_event(sched.playbook, earlier, missed=True))
+        conn.execute("UPDATE live_schedules SET last_tick = ? WHERE playbook = ?", (stamp, sched.playbook))
     return out
 
 

@@ -1,101 +1,149 @@
-"""Cron expressions (5 fields: minute hour day-of-month month day-of-week), parsed once at compile time.
+"""Cron expressions (5 fields: minute hour day-of-month month day-of-week), checked once at compile time
+and evaluated in a time zone by `cronsim <https://github.com/cuu508/cronsim>`_.
 
-Names (`mon`, `jan`), lists, ranges and steps are accepted; `@daily`-style shortcuts too.
+Why a library, and why cronsim: a hand-written evaluator got list-with-step elements, the day-field
+rule and leap days wrong; cronsim is small, pure Python, typed, maintained (it runs Healthchecks.io's
+cron checks), imports in about a millisecond, iterates forwards and backwards, and follows
+Debian/Vixie cron on the two points where crons differ:
+
+* **Day fields.** If the day-of-month or the day-of-week field starts with ``*`` (``*``, ``*/2``), a
+  day must match both fields; otherwise either. ``0 9 */2 * mon`` is odd-numbered days that are
+  Mondays, ``0 9 1,15 * mon`` is the 1st, the 15th and every Monday.
+* **Daylight saving time.** An expression with fixed minute and hour fields (neither starts with
+  ``*``: ``30 2 * * *``, ``0 9-17 * * *``) is a wall-clock time: a tick that falls in the hour skipped
+  in spring runs once, at the end of the jump (03:00 in Europe/Berlin), and a tick in the hour repeated
+  in autumn runs once, in its first occurrence. An expression with ``*`` in its minute or hour field
+  (``*/15 * * * *``, ``0 * * * *``) runs in elapsed time: every wall-clock time that actually occurs
+  and matches, so nothing runs in a skipped hour and a repeated hour runs again.
+
+Syntax: names (``mon``, ``jan``, any case), lists, ranges, steps (``15,*/20``, ``1-10/3``, ``5/15``),
+``@hourly @daily @midnight @weekly @monthly @yearly @annually``, and cronsim's extensions ``L``
+(last day of the month) and ``LW`` (last weekday) in the day-of-month field, ``5L`` (last Friday) and
+``mon#2`` (second Monday) in the day-of-week field. Seconds fields are not accepted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["CronSchedule", "CronError", "parse_cron"]
+from cronsim import CronSim
 
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
-_NAMES = {
-    3: {m: i + 1 for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])},
-    4: {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
-}
-_SHORTCUTS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *",
-              "@yearly": "0 0 1 1 *"}
+__all__ = ["CronSchedule", "CronError", "parse_cron", "FIELDS", "SHORTCUTS"]
+
+FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_ALLOWED = ("0-59", "0-23", "1-31, L or LW", "1-12 or jan-dec", "0-7 or sun-sat (0 and 7 are Sunday), 5L, mon#2")
+SHORTCUTS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
+             "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
+_REFERENCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # cronsim gives up after 50 years without a tick
 
 
 class CronError(ValueError):
-    def __init__(self, message: str, field_index: int) -> None:
+    """A bad expression; ``start:end`` are the offending characters in the text as written."""
+
+    def __init__(self, message: str, field_index: int | None = None, start: int = 0, end: int = 0) -> None:
         super().__init__(message)
         self.field_index = field_index
+        self.start = start
+        self.end = end
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError("schedule times must be timezone-aware")
+    return t.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class CronSchedule:
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday
-    any_day: bool
-    any_weekday: bool
+    """A checked expression. Times go in aware and come out in ``zone`` (default: the input's zone).
 
-    def matches(self, t: dt.datetime) -> bool:
-        if t.minute not in self.minutes or t.hour not in self.hours or t.month not in self.months:
-            return False
-        dom = t.day in self.days
-        dow = (t.isoweekday() % 7) in self.weekdays
-        if self.any_day or self.any_weekday:
-            return dom and dow
-        return dom or dow  # classic cron: either day field may match when both are restricted
+    Compare the returned times by instant (``astimezone(UTC)``): two times of one zone compare by
+    wall clock in Python, which is wrong in a repeated hour.
+    """
 
-    def next_after(self, t: dt.datetime) -> dt.datetime:
-        cur = t.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        for _ in range(366 * 24 * 60):
-            if self.matches(cur):
-                return cur
-            cur += dt.timedelta(minutes=1)
-        raise CronError("schedule never fires", 0)
+    text: str  # as written
+    expr: str  # five fields (shortcuts expanded)
+
+    def ticks(self, after: dt.datetime, zone: dt.tzinfo | None = None) -> Iterator[dt.datetime]:
+        """The ticks strictly after ``after``, in order (for about 50 years)."""
+        floor = _utc(after)
+        sim = CronSim(self.expr, after.astimezone(zone or after.tzinfo))
+        while True:
+            try:
+                t = next(sim)
+            except StopIteration:
+                return
+            # cronsim walks fixed-time expressions in wall-clock time: from the second copy of a
+            # repeated hour its first answer can lie behind us, and a skipped hour's ticks share one
+            # instant. Each tick is yielded once, in order.
+            if _utc(t) > floor:
+                floor = _utc(t)
+                yield t
+
+    def next_after(self, t: dt.datetime, zone: dt.tzinfo | None = None) -> dt.datetime | None:
+        return next(self.ticks(t, zone), None)
+
+    def latest_before(self, t: dt.datetime, zone: dt.tzinfo | None = None) -> dt.datetime | None:
+        """The latest tick strictly before ``t``, found backwards without scanning minute by minute."""
+        bound = _utc(t)
+        zone = zone or t.tzinfo
+        sim = CronSim(self.expr, t.astimezone(zone), reverse=True)
+        try:
+            cand = next(sim)
+            while _utc(cand) >= bound:  # a skipped hour's tick moved to the end of the jump
+                cand = next(sim)
+        except StopIteration:
+            return None
+        # Backwards, cronsim can miss a tick in the first copy of a repeated hour when asked from the
+        # second copy; the forward walk is the reference, so finish with it (usually one step).
+        for nxt in self.ticks(cand, zone):
+            if _utc(nxt) >= bound:
+                break
+            cand = nxt
+        return cand
 
 
-def _value(text: str, index: int, lo: int, hi: int) -> int:
-    names = _NAMES.get(index, {})
-    if text.lower() in names:
-        return names[text.lower()]
-    if not text.isdigit():
-        raise CronError(f"`{text}` is not a number in the {_FIELDS[index][0]} field", index)
-    v = int(text)
-    if not lo <= v <= hi:
-        raise CronError(f"{v} is out of range {lo}-{hi} in the {_FIELDS[index][0]} field", index)
-    return v
+def _fields(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", text)]
 
 
-def _field(text: str, index: int) -> frozenset[int]:
-    _, lo, hi = _FIELDS[index]
-    out: set[int] = set()
-    for part in text.split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise CronError(f"bad step `/{step_text}` in the {_FIELDS[index][0]} field", index)
-            step = int(step_text)
-        if part == "*":
-            start, end = lo, hi
-        elif "-" in part:
-            a, b = part.split("-", 1)
-            start, end = _value(a, index, lo, hi), _value(b, index, lo, hi)
-            if start > end:
-                raise CronError(f"range `{part}` runs backwards", index)
-        else:
-            start = _value(part, index, lo, hi)
-            end = start if "/" not in text else hi
-        out.update(range(start, end + 1, step))
-    if index == 4 and 7 in out:
-        out.discard(7)
-        out.add(0)
-    return frozenset(out)
+def _explain(text: str, fields: list[tuple[str, int, int]]) -> CronError:
+    """Map cronsim's error to the field it is about."""
+    from cronsim.cronsim import Field
+
+    for i, (part, start, end) in enumerate(fields):
+        try:
+            Field(i + 1).parse(part.upper())
+        except Exception:
+            return CronError(f"bad {FIELDS[i]} field `{part}` (allowed: {_ALLOWED[i]}, with lists, ranges and "
+                             f"steps)", i, start, end)
+    part, start, end = fields[2]
+    return CronError(f"the schedule never fires: day-of-month `{part}` does not occur in month `{fields[3][0]}`",
+                     2, start, end)
 
 
 def parse_cron(text: str) -> CronSchedule:
-    expr = _SHORTCUTS.get(text.strip(), text.strip())
-    parts = expr.split()
-    if len(parts) != 5:
-        raise CronError(f"a schedule has 5 fields (minute hour day month weekday), got {len(parts)}", 0)
-    sets = [_field(p, i) for i, p in enumerate(parts)]
-    return CronSchedule(sets[0], sets[1], sets[2], sets[3], sets[4], parts[2] == "*", parts[4] == "*")
+    """Check an expression; raises `CronError` with the offending field."""
+    stripped = text.strip()
+    whole = (len(text) - len(text.lstrip()), len(text.rstrip()))
+    if stripped.startswith("@"):
+        expr = SHORTCUTS.get(stripped.lower())
+        if expr is None:
+            raise CronError(f"unknown shortcut `{stripped}` (known: {', '.join(SHORTCUTS)})", None, *whole)
+        return CronSchedule(text, expr)
+    fields = _fields(text)
+    if len(fields) != 5:
+        raise CronError(f"a schedule has 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}",
+                        None, *whole)
+    expr = " ".join(f[0] for f in fields)
+    try:
+        next(CronSim(expr, _REFERENCE))
+    except StopIteration:
+        raise CronError("the schedule never fires", None, *whole) from None
+    except Exception:  # CronSimError, or whatever else odd input provokes: a diagnostic, never a traceback
+        raise _explain(text, fields) from None
+    return CronSchedule(text, expr)
+

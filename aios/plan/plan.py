@@ -160,6 +160,7 @@ class Trigger:
     webhook: str | None = None
     file_drop: str | None = None
     payload_schema: str | None = None
+    timezone: str | None = None  # a schedule's own zone; None: the workspace's
 
 
 @dataclass(frozen=True, slots=True)

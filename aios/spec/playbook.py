@@ -23,6 +23,8 @@ STEP_KINDS = ("agent", "retrieve", "transform", "gate", "connector", "branch", "
 class TriggerSpec(Doc):
     event: EventType | None = None
     schedule: str | None = Field(default=None, description="cron expression, 5 fields")
+    timezone: str | None = Field(default=None, description="IANA time zone of the schedule "
+                                                           "(default: the workspace's `runtime.timezone`)")
     missed: Literal["run_once", "skip"] = "skip"
     webhook: Name | None = None
     file_drop: str | None = None
