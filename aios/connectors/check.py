@@ -110,15 +110,19 @@ def _gated(pb: Playbook, step: Step) -> bool:
     return False
 
 
-def approval_paths(plan: Plan, connector: str) -> tuple[bool, bool] | None:
-    """(may policy allow it, may policy ask a human first) for a connector action, from the rules
-    that can match it and the default; None when the plan carries no compiled policies."""
+def approval_paths(plan: Plan, connector: str, playbook: str | None = None) -> tuple[bool, bool] | None:
+    """(may policy allow it, may policy ask a human first) for a connector action in ``playbook``, from
+    the rules that can match it there and the default; None when the plan carries no compiled policies.
+
+    A rule counts only if it can match this action as the interpreter builds it: a rule about record
+    writes (`record.schema == …`), model calls, another connector or other playbooks does not."""
     compiled = plan.policies.compiled
     if compiled is None:
         return None
     from aios.policy import Effect
 
-    effects = {r.effect for r in compiled.rules if r.applies_to("connector", connector)}
+    effects = {r.effect for r in compiled.rules if r.applies_to("connector", connector)
+               and r.reach.can_match("connector", connector, playbook)}
     default = compiled.default.effect if compiled.default is not None else None
     may_allow = Effect.ALLOW in effects or default is Effect.ALLOW
     may_ask = Effect.REQUIRE_APPROVAL in effects or default is Effect.REQUIRE_APPROVAL
@@ -126,7 +130,7 @@ def approval_paths(plan: Plan, connector: str) -> tuple[bool, bool] | None:
 
 
 def check_approval_paths(plan: Plan, sink: DiagnosticSink) -> None:
-    verdicts: dict[str, tuple[bool, bool] | None] = {}
+    verdicts: dict[tuple[str, str], tuple[bool, bool] | None] = {}
     for pb in plan.playbooks:
         for step in pb.steps:
             name = step.connector if step.kind is StepKind.CONNECTOR else (
@@ -136,9 +140,9 @@ def check_approval_paths(plan: Plan, sink: DiagnosticSink) -> None:
             contract = plan.connector_map.get(name)
             if contract is None or contract.side_effect is not SideEffect.IRREVERSIBLE:
                 continue
-            if name not in verdicts:
-                verdicts[name] = approval_paths(plan, name)
-            verdict = verdicts[name]
+            if (name, pb.name) not in verdicts:
+                verdicts[name, pb.name] = approval_paths(plan, name, pb.name)
+            verdict = verdicts[name, pb.name]
             if verdict is None or not verdict[0] or verdict[1] or _gated(pb, step):
                 continue
             sink.report("irreversible-without-approval",

@@ -22,6 +22,7 @@ from typing import Any
 from aios.policy.codegen import RuleFn
 from aios.policy.context import ActionKind, DecisionContext
 from aios.policy.decision import Decision, Effect, RuleError, RuleRef
+from aios.policy.facts import ANY_ACTION, Reach
 from aios.span import Span
 
 __all__ = ["CompiledRule", "CompiledPolicySet"]
@@ -42,6 +43,7 @@ class CompiledRule:
     rank: int = field(init=False)  # int(effect), read in the hot loop
     fn_index: int = -1  # position among the generated functions (-1: the rule did not compile)
     guards: tuple[tuple[int, frozenset[str] | None, frozenset[str] | None], ...] = ()  # see checker
+    reach: Reach = ANY_ACTION  # what the rule can match in the interpreter's contexts (compile-time checks)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rank", int(self.ref.effect))

@@ -18,6 +18,7 @@ from aios.policy.codegen import CoverageRecorder, RuleFn, generate
 from aios.policy.compiled import CompiledPolicySet, CompiledRule
 from aios.policy.decision import RuleRef
 from aios.policy.env import TypingEnv
+from aios.policy.facts import ANY_ACTION, Reach, reach_of
 from aios.policy.lint import LintRule, report_duplicates, report_shadowed
 from aios.policy.parser import parse_rules
 
@@ -30,6 +31,7 @@ class CheckedRule:
     ref: RuleRef
     rule: ast.Rule
     checked: CheckedCondition
+    reach: Reach = ANY_ACTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,8 @@ def check_policies(plan: Plan, files: Sequence[tuple[str, str]], sink: Diagnosti
         for rule in f.rules:
             checked = check_condition(rule.when, env, sink, clause_base=clause_base)
             clause_base += len(checked.clauses)
-            rules.append(CheckedRule(_ref(f.policy, rule), rule, checked))
+            reach = reach_of(rule.when, env.universes) if rule.when is not None else ANY_ACTION
+            rules.append(CheckedRule(_ref(f.policy, rule), rule, checked, reach))
     report_shadowed([LintRule(r.ref.id, r.rule, r.checked.facts, r.checked.ok) for r in rules], env.universes, sink)
     default = _default(parsed, sink)
     content_hash, sources = policy_content_hash(files)
@@ -123,7 +126,7 @@ def build_policy_set(checked: CheckedPolicies, *, coverage: CoverageRecorder | N
         connectors = facts.get(connector_path) if connector_path in facts.nonnull else None
         index, fn = by_id.get(id(r), (-1, _broken(r.ref.id)))
         compiled.append(CompiledRule(r.ref, fn, kinds, connectors, r.checked.clauses, r.checked.clause_base, index,
-                                     r.checked.guards))
+                                     r.checked.guards, r.reach))
     return CompiledPolicySet(checked.content_hash, tuple(compiled), checked.side_effects, checked.default,
                              source=source)
 

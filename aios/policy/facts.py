@@ -3,7 +3,8 @@
 ``action.connector == "supplier.order" and action.input.amount_eur > 500`` reads ``amount_eur`` only
 after the connector is known, so the checker types ``action.input`` by that one contract. The same
 facts index compiled rules by action kind and connector, and let the linter see that one rule
-implies another.
+implies another. `reach_of` asks which actions a rule can match as the interpreter builds them (a
+record only on record writes), for compile-time warnings about approval paths.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from aios.policy import ast
 from aios.policy.env import Path
 
-__all__ = ["Facts", "EMPTY", "path_of", "facts_of"]
+__all__ = ["Facts", "EMPTY", "ANY_ACTION", "Reach", "path_of", "facts_of", "reach_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,10 @@ EMPTY = Facts({})
 # A known connector means a connector action; a known route, model or agent means a model call.
 _IMPLIES_KIND: dict[Path, str] = {("action", "connector"): "connector", ("action", "route"): "model",
                  ("action", "model"): "model", ("action", "agent"): "model"}
+# The interpreter also sets `record` only when the action writes that record (`for_record`), and
+# `action.connector` / `action.route` only on their own kind. A decision context given as JSON (policy
+# tests, `aios policy eval`) may combine them, so the rule index keeps to `_IMPLIES_KIND`.
+_RUNTIME_IMPLIES_KIND: dict[Path, str] = {**_IMPLIES_KIND, ("record", "schema"): "record"}
 
 
 def path_of(expr: ast.Expr) -> Path | None:
@@ -80,24 +85,30 @@ def _is_null(expr: ast.Expr) -> bool:
     return isinstance(expr, ast.Literal) and expr.kind is ast.LitKind.NULL
 
 
-def _with_kind(path: Path, values: frozenset[str], nonnull: frozenset[Path]) -> Facts:
+def _with_kind(path: Path, values: frozenset[str], nonnull: frozenset[Path], runtime: bool = False) -> Facts:
     sets: dict[Path, frozenset[str]] = {path: values}
-    kind = _IMPLIES_KIND.get(path)
+    kind = (_RUNTIME_IMPLIES_KIND if runtime else _IMPLIES_KIND).get(path)
     if kind is not None and values:
         sets[("action", "kind")] = frozenset((kind,))
     return Facts(sets, nonnull)
 
 
-def facts_of(expr: ast.Expr, universes: Mapping[Path, frozenset[str]], *, negate: bool = False) -> Facts:
-    """What ``expr`` (or, with ``negate``, its negation) guarantees when it holds."""
-    if isinstance(expr, ast.And):
-        left, right = facts_of(expr.left, universes, negate=negate), facts_of(expr.right, universes, negate=negate)
-        return left.disj(right) if negate else left.conj(right)
-    if isinstance(expr, ast.Or):
-        left, right = facts_of(expr.left, universes, negate=negate), facts_of(expr.right, universes, negate=negate)
-        return left.conj(right) if negate else left.disj(right)
+def _nonnull(path: Path, runtime: bool) -> Facts:
+    """``path`` has a value; as the interpreter builds contexts, a path only one kind has names the kind."""
+    kind = _RUNTIME_IMPLIES_KIND.get(path) if runtime else None
+    return Facts({("action", "kind"): frozenset((kind,))} if kind is not None else {}, frozenset((path,)))
+
+
+def facts_of(expr: ast.Expr, universes: Mapping[Path, frozenset[str]], *, negate: bool = False,
+             runtime: bool = False) -> Facts:
+    """What ``expr`` (or, with ``negate``, its negation) guarantees when it holds; with ``runtime``, in
+    the decision contexts the interpreter builds (see `_RUNTIME_IMPLIES_KIND`)."""
+    if isinstance(expr, (ast.And, ast.Or)):
+        left = facts_of(expr.left, universes, negate=negate, runtime=runtime)
+        right = facts_of(expr.right, universes, negate=negate, runtime=runtime)
+        return left.disj(right) if isinstance(expr, ast.And) == negate else left.conj(right)
     if isinstance(expr, ast.Not):
-        return facts_of(expr.operand, universes, negate=not negate)
+        return facts_of(expr.operand, universes, negate=not negate, runtime=runtime)
     if isinstance(expr, ast.Compare) and expr.op in ("==", "!="):
         path, other = path_of(expr.left), expr.right
         if path is None:
@@ -106,12 +117,12 @@ def facts_of(expr: ast.Expr, universes: Mapping[Path, frozenset[str]], *, negate
             return EMPTY
         equal = (expr.op == "==") != negate
         if _is_null(other):
-            return EMPTY if equal else Facts({}, frozenset((path,)))
+            return EMPTY if equal else _nonnull(path, runtime)
         values = _str_literals(other)
         if values is None:
-            return Facts({}, frozenset((path,))) if equal else EMPTY
+            return _nonnull(path, runtime) if equal else EMPTY
         if equal:
-            return _with_kind(path, values, frozenset((path,)))
+            return _with_kind(path, values, frozenset((path,)), runtime)
         universe = universes.get(path)
         return Facts({path: universe - values}) if universe is not None else EMPTY
     if isinstance(expr, ast.In):
@@ -121,7 +132,7 @@ def facts_of(expr: ast.Expr, universes: Mapping[Path, frozenset[str]], *, negate
             return EMPTY
         inside = (not expr.negated) != negate
         if inside:
-            return _with_kind(path, values, frozenset((path,)))
+            return _with_kind(path, values, frozenset((path,)), runtime)
         universe = universes.get(path)
         return Facts({path: universe - values}) if universe is not None else EMPTY
     if isinstance(expr, ast.Call) and expr.func == "starts_with" and len(expr.args) == 2 and not negate:
@@ -130,5 +141,31 @@ def facts_of(expr: ast.Expr, universes: Mapping[Path, frozenset[str]], *, negate
         universe = universes.get(path) if path else None
         if path is not None and universe is not None and prefix is not None and len(prefix) == 1:
             (p,) = prefix
-            return _with_kind(path, frozenset(v for v in universe if v.startswith(p)), frozenset((path,)))
+            return _with_kind(path, frozenset(v for v in universe if v.startswith(p)), frozenset((path,)), runtime)
     return EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The actions a rule can match as the interpreter builds them; None: not narrowed."""
+
+    kinds: frozenset[str] | None = None
+    connectors: frozenset[str] | None = None  # for connector actions
+    playbooks: frozenset[str] | None = None
+
+    def can_match(self, kind: str, connector: str | None, playbook: str | None) -> bool:
+        if self.kinds is not None and kind not in self.kinds:
+            return False
+        if kind == "connector" and self.connectors is not None and connector not in self.connectors:
+            return False
+        return self.playbooks is None or playbook is None or playbook in self.playbooks
+
+
+ANY_ACTION = Reach()
+
+
+def reach_of(expr: ast.Expr, universes: Mapping[Path, frozenset[str]]) -> Reach:
+    facts = facts_of(expr, universes, runtime=True)
+    connector = ("action", "connector")
+    return Reach(facts.get(("action", "kind")), facts.get(connector) if connector in facts.nonnull else None,
+                 facts.get(("run", "playbook")))

@@ -205,3 +205,32 @@ def test_a_gate_before_the_step_is_an_approval_path(tmp_path: Path) -> None:
                                                                                    "    connector:")
     root = write_workspace(tmp_path / "ws", gated, rules="policy p\n\ndefault allow\n")
     assert [c for c in _codes(root) if "irreversible" in c] == []
+
+
+_REMINDER = "kind: schema\nname: Reminder\nfields:\n  number: str\n  amount: decimal\n"
+_OTHER_PLAYBOOK = ("kind: playbook\nname: q\ntrigger: {event: other}\nsteps:\n"
+                   "  - id: note\n    transform: {number: x, amount: 1}\n    writes: Reminder\n")
+
+
+@pytest.mark.parametrize("approval", [
+    'record.schema == "Reminder" and record.amount > 1000',  # record writes only
+    'record.schema != null',  # record writes only
+    'action.kind == "model"',  # model calls only
+    'action.connector == "files.write"',  # another connector
+    'action.connector == "http.request" and run.playbook == "q"',  # another playbook
+])
+def test_an_approval_rule_that_cannot_match_the_step_does_not_silence_the_warning(
+        tmp_path: Path, approval: str) -> None:
+    rules = f'policy p\n\nrule look\n  when {approval}\n  require approval "a human looks"\n\ndefault allow\n'
+    root = write_workspace(tmp_path / "ws", HTTP_STEP, rules=rules,
+                           files={"playbooks/schemas.yaml": _REMINDER, "playbooks/q.yaml": _OTHER_PLAYBOOK})
+    assert [c for c in _codes(root) if c.endswith(("irreversible-without-approval", "error"))
+            or "rule-" in c] == ["playbooks/p.yaml:5:9 irreversible-without-approval"]
+
+
+def test_an_approval_rule_for_this_playbook_counts(tmp_path: Path) -> None:
+    rules = ('policy p\n\nrule look\n  when action.connector == "http.request" and run.playbook == "p"\n'
+             '  require approval "a human looks"\n\ndefault allow\n')
+    root = write_workspace(tmp_path / "ws", HTTP_STEP, rules=rules,
+                           files={"playbooks/schemas.yaml": _REMINDER, "playbooks/q.yaml": _OTHER_PLAYBOOK})
+    assert [c for c in _codes(root) if "irreversible" in c or "rule-" in c] == []
