@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -53,6 +54,20 @@ class LazyGroup(click.Group):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command: a failure of the storage (a full disk, a locked, read-only or damaged store)
+        is a message and exit status 1, never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (sqlite3.Error, OSError) as err:
+            from aios.cli.common import EXIT_ERRORS
+            from aios.storage_failures import is_storage_failure, storage_error
+
+            if not is_storage_failure(err):
+                raise
+            click.echo(f"aios: error: {storage_error(err)}", err=True)
+            ctx.exit(EXIT_ERRORS)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[Any, Any, list[str]]:
         name = args[0] if args else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,10 +32,18 @@ def fail(message: str, code: int = EXIT_ERRORS) -> NoReturn:
 
 @contextlib.contextmanager
 def errors_as_exits() -> Iterator[None]:
+    """Library errors, and failures of the storage (a full disk, a locked or read-only store), become
+    a message and exit status 1 (the latter are also caught for every command in `aios.cli.main`)."""
     try:
         yield
     except AiosError as err:
         fail(str(err))
+    except (sqlite3.Error, OSError) as err:
+        from aios.storage_failures import is_storage_failure, storage_error
+
+        if not is_storage_failure(err):
+            raise
+        fail(str(storage_error(err)))
 
 
 def storage_dir(root: Path) -> Path:
