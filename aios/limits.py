@@ -121,6 +121,8 @@ def read_json(data: bytes | str, *, what: str = "the payload") -> Any:
                            f"{what} is not JSON: line {err.lineno} column {err.colno}: {err.msg}") from None
     except RecursionError:
         raise PayloadError("payload-too-deep", f"{what} is nested too deeply") from None
+    except PayloadError as err:  # raised by a number hook, which does not know what is being read
+        raise PayloadError(err.code, f"{what}: {err}") from None
     check_value(value, what=what)
     return value
 

@@ -137,19 +137,28 @@ def _wait_until_clean(reloader: Any, console: Any) -> Any:
 
 
 def _read_payload(spec: str) -> Any:
+    """The payload (inline, @file or stdin) as JSON within the payload limits, or one clear error line."""
+    from aios.limits import MAX_PAYLOAD_BYTES, PayloadError, read_json
+
+    data: bytes | str
     if spec == "-":
-        text, where = sys.stdin.read(), "stdin"
+        data, where = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1), "stdin"
     elif spec.startswith("@"):
+        where = spec[1:]
         try:
-            text, where = Path(spec[1:]).read_text(encoding="utf-8"), spec[1:]
+            with Path(where).open("rb") as f:
+                data = f.read(MAX_PAYLOAD_BYTES + 1)
         except OSError as err:
-            fail(f"cannot read the payload file {spec[1:]}: {err.strerror}", EXIT_USAGE)
+            fail(f"cannot read the payload file {where}: {err.strerror}", EXIT_USAGE)
     else:
-        text, where = spec, "--payload"
+        data, where = spec, "--payload"
+    if len(data) > MAX_PAYLOAD_BYTES:
+        fail(f"the payload ({where}) is larger than the limit of {MAX_PAYLOAD_BYTES} bytes [payload-too-large]",
+             EXIT_USAGE)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        fail(f"the payload ({where}) is not JSON: line {err.lineno} column {err.colno}: {err.msg}", EXIT_USAGE)
+        return read_json(data, what=f"the payload ({where})")
+    except PayloadError as err:
+        fail(f"{err} [{err.code}]", EXIT_USAGE)
 
 
 @click.command()

@@ -172,7 +172,7 @@ def _test_json(report: Any, invalid: list[Diagnostic], below: list[str]) -> dict
 
 @policy.command("eval")
 @_WORKSPACE
-@click.option("--input", "input_file", required=True, type=click.File("r", encoding="utf-8"),
+@click.option("--input", "input_file", required=True, type=click.File("rb"),
               help="A decision context as JSON ('-' reads standard input).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON (what the log records).")
 @click.option("--source", "show_source", is_flag=True, help="Also print the generated Python of the rules.")
@@ -181,11 +181,14 @@ def eval_cmd(workspace: str | None, input_file: Any, as_json: bool, show_source:
 
     Exit status: 0 allow, 3 require approval, 4 deny, 1 errors, 2 usage error.
     """
+    from aios.limits import PayloadError, read_json
+
     _, _, compiled = _compile(workspace)
+    name = "standard input" if input_file.name == "<stdin>" else input_file.name
     try:
-        data = json.load(input_file)
-    except json.JSONDecodeError as exc:
-        _fail(f"{input_file.name}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}", code=EXIT_ERRORS)
+        data = read_json(input_file.read(), what=f"the decision context in {name}")
+    except PayloadError as err:
+        _fail(f"{name}: {err} [{err.code}]", code=EXIT_ERRORS)
     try:
         ctx = compiled.context_from_json(data)
     except ContextError as err:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,15 +45,24 @@ def _exit_for(outcome: Any, as_json: bool) -> None:
 
 
 def _read_event(spec: str) -> Any:
+    """The event file (or standard input) as JSON within the payload limits, or one clear error line."""
+    from aios.limits import MAX_PAYLOAD_BYTES, PayloadError, read_json
+
+    where = "on stdin" if spec == "-" else spec
     try:
-        text = sys.stdin.read() if spec == "-" else Path(spec).read_text(encoding="utf-8")
+        if spec == "-":
+            data = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)
+        else:
+            with Path(spec).open("rb") as f:
+                data = f.read(MAX_PAYLOAD_BYTES + 1)
     except OSError as err:
         fail(f"cannot read the event file {spec}: {err.strerror}")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        fail(f"the event {where} is larger than the limit of {MAX_PAYLOAD_BYTES} bytes [payload-too-large]")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        fail(f"the event {'on stdin' if spec == '-' else spec} is not JSON: line {err.lineno} column {err.colno}: "
-             f"{err.msg}")
+        return read_json(data, what=f"the event {where}")
+    except PayloadError as err:
+        fail(f"{err} [{err.code}]")
 
 
 @click.command()

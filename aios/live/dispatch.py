@@ -97,9 +97,18 @@ def dispatch_event(rt: Runtime, row: JournalRow) -> Dispatch:
 def dispatch_pending(rt: Runtime, limit: int = 100) -> list[Dispatch]:
     """Dispatch up to ``limit`` pending events in arrival order; events no playbook listens to are
     marked together in one transaction."""
-    rows = journal.pending(rt.store.conn, limit)
+    unreadable: list[tuple[str, str, str]] = []
+    rows = journal.pending(rt.store.conn, limit, unreadable)
     unrouted = [r for r in rows if not route(rt.plan, r.event)]
     out: list[Dispatch] = []
+    if unreadable:  # stored before the payload limits: refused now, once, with an alert
+        with rt.store.transaction() as conn:
+            at = now_iso()
+            for eid, etype, reason in unreadable:
+                journal.mark(conn, eid, EventStatus.REJECTED, (), reason, at)
+                raise_alert(conn, run_id=None, step_id=None, severity=Severity.WARNING,
+                            message=f"event {eid} ({etype}) was not admitted: {reason}", at=at)
+                out.append(Dispatch(eid, etype, EventStatus.REJECTED, (), (), reason))
     if unrouted:
         with rt.store.transaction() as conn:
             at = now_iso()
@@ -263,7 +272,7 @@ class Executor:
         if outcome.approval is not None:
             line += f": waiting for approval {outcome.approval.id} (aios approve {outcome.approval.id})"
         elif outcome.error:
-            line += f" at `{outcome.failed_step}`: {outcome.error}"
+            line += f" at `{outcome.failed_step}`: {outcome.error}" if outcome.failed_step else f": {outcome.error}"
         self.console.line(line)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aios.errors import AiosError
+from aios.limits import PayloadError, check_value, read_json
 
 __all__ = ["LiveEvent", "EventError", "now_iso", "webhook_event", "emitted_event", "schedule_event",
            "drop_event", "EVENT_TYPE", "ENVELOPE_KEYS", "INLINE_LIMIT"]
@@ -37,6 +38,7 @@ __all__ = ["LiveEvent", "EventError", "now_iso", "webhook_event", "emitted_event
 EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 _EVENT_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
 ENVELOPE_KEYS = frozenset({"type", "id", "source", "time", "payload"})
+_MALFORMED = {"payload-not-json": "malformed-body", "payload-not-utf8": "malformed-body"}  # codes senders know
 
 
 class EventError(AiosError):
@@ -104,14 +106,13 @@ def _split_envelope(data: Any) -> tuple[dict[str, Any], Any]:
 
 def webhook_event(source_name: str, body: bytes, *, event_type: str | None = None,
                   delivery_id: str | None = None) -> LiveEvent:
-    """A webhook delivery: the body is JSON (an envelope or a bare payload)."""
+    """A webhook delivery: the body is JSON (an envelope or a bare payload) within the payload limits
+    (`aios.limits`). A body that is not UTF-8 JSON is ``malformed-body``; one that breaks a limit
+    gets the limit's code (``payload-non-finite``, ``payload-too-deep``, …)."""
     try:
-        data = json.loads(body)
-    except UnicodeDecodeError:
-        raise EventError("malformed-body", "the body is not UTF-8 JSON") from None
-    except json.JSONDecodeError as err:
-        raise EventError("malformed-body",
-                         f"the body is not JSON: line {err.lineno} column {err.colno}: {err.msg}") from None
+        data = read_json(body, what="the body")
+    except PayloadError as err:
+        raise EventError(_MALFORMED.get(err.code, err.code), str(err)) from None
     envelope, payload = _split_envelope(data)
     source = f"webhook:{source_name}"
     etype = _check_type(event_type or envelope.get("type") or f"webhook.{source_name}")
@@ -125,6 +126,10 @@ def emitted_event(etype: str, payload: Any, *, event_id: str | None = None, sour
                   time: str | None = None) -> LiveEvent:
     """`aios emit TYPE --payload …`: without --id, the id comes from type and payload."""
     _check_type(etype)
+    try:
+        check_value(payload, what="the payload")
+    except PayloadError as err:
+        raise EventError(err.code, str(err)) from None
     canonical = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     eid = _check_id(event_id) if event_id is not None else _content_id(source, etype, canonical)
     return LiveEvent(eid, etype, source, _check_time(time) if time else now_iso(), payload)
@@ -158,9 +163,9 @@ def drop_event(folder: str, name: str, size: int, sha256: str, mtime_ns: int, me
     parsed: Any = None
     if text is not None and name.lower().endswith(".json"):
         try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            parsed = None
+            parsed = read_json(text, what=f"the file {name}")
+        except PayloadError:
+            parsed = None  # not JSON, or beyond the limits: the file is still delivered, as text
     payload = {"file": {"name": name, "path": f"{archive_dir}/{eid}/{name}", "size": size, "sha256": sha256,
                         "media_type": media_type},
                "text": text, "json": parsed}

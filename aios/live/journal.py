@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from aios.limits import PayloadError, read_json
 from aios.live.events import LiveEvent, now_iso
 from aios.runtime.store import Store
 
@@ -96,14 +97,25 @@ def accept(conn: sqlite3.Connection, events: Iterable[LiveEvent], at: str | None
 
 
 def _row(r: sqlite3.Row) -> JournalRow:
-    ev = LiveEvent(r["id"], r["type"], r["source"], r["time"], json.loads(r["payload"]))
+    """Raises `PayloadError` for a stored payload beyond the limits (kept by an older version)."""
+    ev = LiveEvent(r["id"], r["type"], r["source"], r["time"], read_json(r["payload"], what="the stored payload"))
     return JournalRow(int(r["seq"]), ev, r["status"], int(r["deliveries"]))
 
 
-def pending(conn: sqlite3.Connection, limit: int = 100) -> list[JournalRow]:
+def pending(conn: sqlite3.Connection, limit: int = 100,
+            unreadable: list[tuple[str, str, str]] | None = None) -> list[JournalRow]:
+    """Pending events in arrival order. One whose stored payload cannot be read is left out and, when
+    ``unreadable`` is given, listed there as (id, type, reason) for the caller to reject."""
     rows = conn.execute("SELECT * FROM live_events WHERE status = 'pending' ORDER BY seq LIMIT ?",
                         (limit,)).fetchall()
-    return [_row(r) for r in rows]
+    out = []
+    for r in rows:
+        try:
+            out.append(_row(r))
+        except PayloadError as err:
+            if unreadable is not None:
+                unreadable.append((str(r["id"]), str(r["type"]), f"{err} [{err.code}]"))
+    return out
 
 
 def mark(conn: sqlite3.Connection, event_id: str, status: str, runs: Sequence[str] = (),

@@ -16,7 +16,8 @@ payload), signed with the source's secret in one of two ways:
 
 Checks run cheapest first and the body is never parsed before its signature is verified. Answers are
 JSON: ``202`` accepted (durable: the event is committed before the answer), ``200`` a redelivery of a
-known id (nothing new happens), ``400`` malformed, ``401`` a missing, wrong or expired signature or
+known id (nothing new happens), ``400`` malformed or beyond a payload limit of `aios.limits` (NaN or
+infinity, nesting, integer length, lone surrogates; the ``error`` field names which), ``401`` a missing, wrong or expired signature or
 unsigned id/type headers, ``404`` unknown source, ``413`` body too large, ``415`` not JSON, ``503`` source not configured or server stopping.
 """
 
@@ -167,8 +168,8 @@ def webhook_app(config: IntakeConfig) -> Starlette:
         try:
             event = webhook_event(name, bytes(body), event_type=request.headers.get("x-aios-event"),
                                   delivery_id=request.headers.get("x-aios-delivery"))
-        except EventError as err:
-            return _error(400, err.code, str(err))
+        except EventError as err:  # malformed, or beyond a payload limit: sending it again cannot help
+            return _error(413 if err.code == "payload-too-large" else 400, err.code, str(err))
         try:
             new = await asyncio.wrap_future(config.journal.submit(event))
         except Exception:

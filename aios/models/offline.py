@@ -75,19 +75,51 @@ def _slug(text: str, limit: int = 60) -> str:
     return s.strip("-") or "item"
 
 
+_SPACE_SPLIT = re.compile(r"(\s+)")
+_URL_AT_RUN_START = re.compile(r"(?<!\w)\w+://\S")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def _strip_addresses(text: str) -> str:
+    """``re.sub(r"\\S+@\\S+|\\w+://\\S+", " ", text)`` in linear time.
+
+    That regex backtracks over every start position of a long token (quadratic). Neither alternative
+    crosses whitespace, so each token is looked at once: an ``@`` with a character on each side makes
+    the whole token an address; otherwise a word run followed by ``://`` and one more character
+    starts a URL, which runs to the token's end. The lookbehind tries ``\\w+`` only where a word run
+    starts, which keeps that search linear too.
+    """
+    parts = _SPACE_SPLIT.split(text)
+    for i in range(0, len(parts), 2):  # even indexes are the tokens between runs of whitespace
+        token = parts[i]
+        if "@" in token[1:-1]:
+            parts[i] = " "
+            continue
+        m = _URL_AT_RUN_START.search(token)
+        if m is not None:
+            parts[i] = token[: m.start()] + " "
+    return "".join(parts)
+
+
+def _find_email(text: str) -> str | None:
+    """The first ``[\\w.+-]+@[\\w-]+\\.[\\w.-]+`` in ``text``, searched from the starts of runs only (a
+    match inside a run also matches from the run's start, which is found first), so it is linear."""
+    m = _EMAIL.search(text)
+    return m.group(0) if m else None
+
+
 def _keywords(texts: list[str], n: int) -> list[str]:
     counts: dict[str, int] = {}
     order: list[str] = []
     for t in texts:
-        t = re.sub(r"\S+@\S+|\w+://\S+", " ", t)
-        for w in _WORD.findall(t):
+        for w in _WORD.findall(_strip_addresses(t)):
             lw = w.lower()
             if lw in _STOP:
                 continue
             if lw not in counts:
                 order.append(lw)
             counts[lw] = counts.get(lw, 0) + 1
-    ranked = sorted(order, key=lambda w: (-counts[w], order.index(w)))
+    ranked = sorted(order, key=lambda w: -counts[w])  # stable: ties keep the order words were first seen
     return ranked[:n]
 
 
@@ -146,9 +178,9 @@ def _synth(f_name: str, t: FieldType, texts: list[str], h: bytes, titled: str | 
         return d.isoformat() if k is TypeKind.DATE else f"{d.isoformat()}T09:00:00Z"
     if k is TypeKind.EMAIL:
         for text in texts:
-            m = re.search(r"[\w.+-]+@[\w-]+\.[\w.-]+", text)
-            if m:
-                return m.group(0)
+            found = _find_email(text)
+            if found:
+                return found
         return f"{_slug(f_name)}-{h.hex()[:6]}@example.com"
     if k is TypeKind.URL:
         return f"https://example.com/{_slug(_headline(texts, h, titled))}"

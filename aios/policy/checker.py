@@ -92,6 +92,8 @@ def _coerce(node: ir.IR, t: PType) -> ir.IR:
         return ir.Coerce("date", node, t.optional)
     if t.kind is TK.DATETIME:
         return ir.Coerce("datetime", node, t.optional)
+    if t.kind is TK.ANY:
+        return ir.Call("checked", (node,))  # an untyped value may be a non-finite number: an error
     return node
 
 

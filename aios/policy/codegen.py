@@ -2,8 +2,10 @@
 
 One function per rule, ``def _rN(ctx): return <expr>``, so a decision costs a few attribute reads and
 comparisons per relevant rule. Non-trivial constants (dates, durations, sets, compiled regexes) are
-bound as module globals; strings and numbers are written with ``repr``. The coverage build wraps each
-clause in ``_clause(i, value)`` and each rule in ``_rule(i, value)``, which record whether it was seen true and false.
+bound as module globals; strings and numbers are written with ``repr``. Arithmetic results pass
+through ``finite`` (see runtime.py), so a rule never goes on with NaN or an infinity. The coverage
+build wraps each clause in ``_clause(i, value)`` and each rule in ``_rule(i, value)``, which record
+whether it was seen true and false.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ RuleFn = Callable[[DecisionContext], bool]
 
 _DURATION_DIVISORS = {"days": 86400.0, "hours": 3600.0, "minutes": 60.0, "seconds": 1.0}
 _ATTR_PARTS = {"hour", "minute", "year", "month", "day"}
+_ARITHMETIC = frozenset({"+", "-", "*", "/", "%"})  # results checked: overflow and inf - inf are errors
 
 
 class CoverageRecorder:
@@ -105,7 +108,8 @@ class _Gen:
         if isinstance(node, ir.Unary):
             return f"(not {self.gen(node.operand)})" if node.op == "not" else f"(-{self.gen(node.operand)})"
         if isinstance(node, ir.Binary):
-            return f"({self.gen(node.left)} {node.op} {self.gen(node.right)})"
+            text = f"({self.gen(node.left)} {node.op} {self.gen(node.right)})"
+            return f"{self.helper('finite')}{text}" if node.op in _ARITHMETIC else text
         if isinstance(node, ir.BoolOp):
             return f"({self.gen(node.left)} {node.op} {self.gen(node.right)})"
         if isinstance(node, ir.Contains):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -242,11 +243,15 @@ def _run(data: Any, now: dt.datetime) -> RunInfo:
     cost = obj.get("cost_usd", 0.0)
     if isinstance(cost, str):
         try:
-            cost = float(Decimal(cost))
+            cost = Decimal(cost)
         except ArithmeticError:
             raise ContextError("run.cost_usd", "must be a number") from None
     if isinstance(cost, bool) or not isinstance(cost, (int, float, Decimal)):
         raise ContextError("run.cost_usd", "must be a number")
+    if isinstance(cost, Decimal):
+        cost = float(cost) if cost.is_finite() else math.nan
+    if not math.isfinite(cost):
+        raise ContextError("run.cost_usd", "must be a finite number")
     steps = obj.get("steps_taken", 0)
     if isinstance(steps, bool) or not isinstance(steps, int):
         raise ContextError("run.steps_taken", "must be an integer")

@@ -19,11 +19,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from aios.errors import RunError
+from aios import limits
+from aios.errors import AiosError, RunError
 from aios.models.adapter import ModelAdapter
 from aios.plan.hashing import canonical
 from aios.plan.plan import Plan, Step, StepKind
-from aios.runtime import approvals, log
+from aios.runtime import alerts, approvals, log
 from aios.runtime.approvals import Approval, ApprovalStatus
 from aios.runtime.breaker import CircuitBreakers
 from aios.runtime.connectors import ConnectorRegistry
@@ -160,6 +161,10 @@ class Runtime:
             close = difflib.get_close_matches(playbook, list(plan.playbook_map), n=1)
             hint = f"; did you mean `{close[0]}`?" if close else ""
             raise RunError(f"no playbook `{playbook}` in the workspace{hint}")
+        try:
+            limits.check_value(event.payload if isinstance(event, Event) else event, what="the event")
+        except limits.PayloadError as err:
+            raise RunError(f"{err} [{err.code}]") from None
         ev = event if isinstance(event, Event) else Event.from_json(event, pb.trigger.event)
         if pb.trigger.event and ev.type != pb.trigger.event:
             raise RunError(f"playbook `{playbook}` is triggered by `{pb.trigger.event}` events, "
@@ -242,7 +247,13 @@ class Runtime:
         but an unanswered caller.
         """
         state, admission = self._prepare(playbook, event, claim=True)
-        return Execution(self, self.plan, state, admission).run()  # nothing to replay: the state is the admission
+        execution = Execution(self, self.plan, state, admission)  # nothing to replay: the state is the admission
+        try:
+            return execution.run()
+        except _EXPECTED:
+            raise
+        except Exception as err:
+            return self._fail_internal(state.run_id, err, execution.admission)
 
     def resume(self, run_id: str, *, force: bool = False) -> RunOutcome:
         """Continue a run from its last durable point (after a crash, an approval, or a restart)."""
@@ -264,9 +275,37 @@ class Runtime:
         return self._execute(run_id)
 
     def _execute(self, run_id: str) -> RunOutcome:
-        state = RunState.replay(self.store.conn, run_id)
-        plan = self.plan_for(state.plan_hash)
-        return Execution(self, plan, state).run()
+        try:
+            state = RunState.replay(self.store.conn, run_id)
+            plan = self.plan_for(state.plan_hash)
+            return Execution(self, plan, state).run()
+        except _EXPECTED:
+            raise
+        except Exception as err:
+            return self._fail_internal(run_id, err)
+
+    def _fail_internal(self, run_id: str, err: Exception, admission: Admission | None = None) -> RunOutcome:
+        """An unexpected exception (a bug, or stored data the runtime cannot handle) fails this run
+        alone: status failed, a ``run.failed`` entry and a critical alert, so nothing retries it
+        forever and the runs after it still run. Completed effects are not compensated (the run's
+        state may not even be readable); the alert says so."""
+        message = _short(f"internal error: {type(err).__name__}: {err}")
+        with self.store.transaction() as conn:
+            if admission is not None and conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                admission.write(conn)  # the run failed before its admission was committed: record both
+            row = conn.execute("SELECT status, playbook FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or RunStatus(row["status"]) in TERMINAL:
+                raise err
+            at = log.now_iso()
+            conn.execute("UPDATE runs SET status = 'failed', owner = NULL, updated_at = ?, finished_at = ?, error = ? "
+                         "WHERE id = ?", (at, at, message, run_id))
+            log.append(conn, [(run_id, None, T.RUN_FAILED, {"error": message, "status": "failed",
+                                                            "pre": row["status"], "internal": True})], at)
+            alerts.raise_alert(conn, run_id=run_id, step_id=None, severity=alerts.Severity.CRITICAL,
+                               message=f"run {run_id} ({row['playbook']}) failed with an {message}; effects it "
+                                       "completed were not compensated", at=at)
+        self.emit(Progress(run_id, None, "run", "failed", message))
+        return self._outcome_of(run_id)
 
     def _outcome_of(self, run_id: str) -> RunOutcome:
         row = self.store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -288,7 +327,11 @@ class Runtime:
         return self._outcome_of(run_id)
 
     def recover(self) -> list[RunOutcome]:
-        """Resume every run whose executing process is gone, and expired approvals' runs."""
+        """Resume every run whose executing process is gone, and expired approvals' runs.
+
+        One run that cannot resume never stops the others: an unexpected exception fails that run
+        (see `_fail_internal`); a run refused for a reason the operator can fix (its plan's policies
+        are gone, another process took it) keeps its status and is reported with the error."""
         out = []
         rows = self.store.conn.execute(
             "SELECT id, status, owner FROM runs WHERE status IN ('admitted', 'running', 'compensating', 'waiting') "
@@ -303,7 +346,11 @@ class Runtime:
                     continue
                 for a in expired:
                     self.decide_expired(a)
-            out.append(self.resume(row["id"]))
+            try:
+                out.append(self.resume(row["id"]))
+            except RunError as err:
+                now = self.store.conn.execute("SELECT status FROM runs WHERE id = ?", (row["id"],)).fetchone()
+                out.append(RunOutcome(row["id"], RunStatus(now["status"] if now else row["status"]), str(err)))
         return out
 
     # -- approvals and cancellation ---------------------------------------------------------------
@@ -401,6 +448,15 @@ class Runtime:
             with self.store.transaction() as conn:
                 log.append(conn, [(new_id, s.id, T.STEP_REUSED, body) for s, body in reuse])
         return self._execute(new_id)
+
+
+_EXPECTED = (AiosError, sqlite3.Error, OSError)
+"""Errors with a meaning of their own (a run refused, the store unavailable, a full disk): they
+propagate and the run stays resumable. Anything else in a run is a failure of that run."""
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _PlanPickler(pickle.Pickler):

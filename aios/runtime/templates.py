@@ -95,8 +95,10 @@ class Renderer:
             return _plain(fn(ctx))
         except TemplateError as err:
             raise TemplateFailed(tpl.source, str(err)) from err
-        except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as err:
+        except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as err:
             raise TemplateFailed(tpl.source, f"{type(err).__name__}: {err}") from err
+        except _EXHAUSTED as err:  # a value nested too deeply, or too large: this step fails, not the process
+            raise TemplateFailed(tpl.source, _exhausted(err)) from None
 
     def text(self, source: str, ctx: Mapping[str, Any]) -> str:
         """Render a whole template file (a prompt) to text."""
@@ -116,6 +118,8 @@ class Renderer:
             return str(fn(ctx))
         except TemplateError as err:
             raise TemplateFailed(source, str(err)) from err
+        except _EXHAUSTED as err:
+            raise TemplateFailed(source, _exhausted(err)) from None
 
     def value(self, v: TValue | None, ctx: Mapping[str, Any]) -> Any:
         if v is None:
@@ -129,6 +133,15 @@ class Renderer:
         if isinstance(v, TList):
             return [self.value(item, ctx) for item in v.items]
         raise TypeError(f"not a template value: {v!r}")
+
+
+_EXHAUSTED = (RecursionError, MemoryError)
+
+
+def _exhausted(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return "RecursionError: the value is nested too deeply to render"
+    return "MemoryError: the value is too large to render"
 
 
 def _plain(value: Any) -> Any:

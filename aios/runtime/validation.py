@@ -7,11 +7,13 @@ model output (``extra="forbid"``) and are kept for connector output (``extra="ke
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from aios import limits
 from aios.plan.types import FieldType, RecordType, TypeKind
 
 __all__ = ["validate_record", "check_value", "normalise"]
@@ -25,6 +27,35 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _finite_decimal(value: Any) -> bool:
+    """An int, a finite float, or text of a finite decimal within a float's range (so ``"NaN"``,
+    ``"Infinity"`` and ``"1e999"`` are not decimals: a rule comparing them would learn nothing)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (str, Decimal)):
+        try:
+            d = value if isinstance(value, Decimal) else Decimal(value)
+        except InvalidOperation:
+            return False
+        return d.is_finite() and math.isfinite(float(d))
+    return False
+
+
+def _untyped(value: Any, where: str) -> list[str]:
+    """An ``any`` or ``object`` value holds JSON data within the limits (finite numbers, text)."""
+    if isinstance(value, (str, bool, int)) or value is None:
+        return []
+    try:
+        limits.check_value(value, what=where)
+    except limits.PayloadError as err:
+        return [str(err)]
+    return []
+
+
 def check_value(t: FieldType, value: Any, where: str) -> list[str]:
     """Messages for ``value`` not matching ``t`` (empty when it matches)."""
     if value is None:
@@ -32,23 +63,14 @@ def check_value(t: FieldType, value: Any, where: str) -> list[str]:
     k = t.kind
     ok = True
     if k is TypeKind.ANY:
-        return []
+        return _untyped(value, where)
     if k in (TypeKind.STR, TypeKind.REF):
         ok = isinstance(value, str)
     elif k is TypeKind.INT:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif k is TypeKind.DECIMAL:
-        if isinstance(value, bool):
-            ok = False
-        elif isinstance(value, (int, float)):
-            ok = value == value  # not NaN
-        elif isinstance(value, str):
-            try:
-                Decimal(value)
-            except InvalidOperation:
-                ok = False
-        else:
-            ok = False
+        if not _finite_decimal(value):
+            return [f"{where}: expected a finite decimal, got {_show(value)}"]
     elif k is TypeKind.BOOL:
         ok = isinstance(value, bool)
     elif k is TypeKind.DATE:
@@ -73,7 +95,9 @@ def check_value(t: FieldType, value: Any, where: str) -> list[str]:
             errors.extend(check_value(t.items, item, f"{where}[{i}]"))
         return errors
     elif k is TypeKind.OBJECT:
-        ok = isinstance(value, dict)
+        if not isinstance(value, dict):
+            return [f"{where}: expected {t.show()}, got {_show(value)}"]
+        return _untyped(value, where)
     return [] if ok else [f"{where}: expected {t.show()}, got {_show(value)}"]
 
 
