@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("aios.cli.live:serve", "Run the workspace live: webhooks, schedules, drop folders, approvals."),
     "dev": ("aios.cli.live:dev", "`aios serve` with hot reload of playbooks, policies, prompts and connectors."),
     "emit": ("aios.cli.live:emit", "Put an event into the workspace's event stream (and process it)."),
+    "schedules": ("aios.cli.schedules:schedules", "List the next ticks of every schedule, in its time zone."),
     "memory": ("aios.cli.memory:memory", "Search and maintain memory: records, notes, summaries, archives."),
 }
 

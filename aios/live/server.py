@@ -40,6 +40,7 @@ from aios.live.lock import ServerLock
 from aios.live.reload import Reloader, validate_text
 from aios.live.routing import drop_folders, scheduled, webhook_sources
 from aios.live.scheduler import Scheduler
+from aios.live.timetable import schedules
 from aios.live.webhooks import DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW_S, IntakeConfig, webhook_app
 from aios.plan.plan import Plan
 from aios.runtime.interpreter import Retriever
@@ -245,8 +246,8 @@ class LiveServer:
         if sources:
             self.console.line("webhooks: " + ", ".join(f"POST {self.url}/hooks/{n}" for n in sorted(sources)))
         if scheduled(plan):
-            self.console.line("schedules: " + ", ".join(f"{pb.name} ({pb.trigger.schedule}, missed: "
-                                                        f"{pb.trigger.missed})" for pb in scheduled(plan)))
+            self.console.line("schedules: " + ", ".join(f"{s.playbook} ({s.cron}, {s.timezone}, missed: {s.missed})"
+                                                        for s in schedules(plan)))
         if drop_folders(plan):
             self.console.line("drop folders: " + ", ".join(f"{f}/" for f in sorted(drop_folders(plan))))
         self._live_checks(plan)

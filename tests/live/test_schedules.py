@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from click.testing import CliRunner
+
+from aios.cli.main import cli
 from aios.compiler import compile_workspace
 from aios.live import journal
 from aios.live.scheduler import due_events
@@ -168,3 +172,42 @@ def test_changing_the_time_zone_starts_the_schedule_afresh(ws: Path, tmp_path: P
         berlin = _berlin_workspace(ws, "0 3 * * *")
         assert _due(store, berlin, dt.datetime(2026, 3, 2, 5, 0, tzinfo=UTC)) == []  # nothing counts as missed
         assert _due(store, berlin, dt.datetime(2026, 3, 3, 2, 0, tzinfo=UTC)) == [("2026-03-03T03:00+01:00", False)]
+
+
+# -- `aios schedules` -----------------------------------------------------------------------------
+
+def test_aios_schedules_json_lists_the_next_ticks_with_offsets(ws: Path) -> None:
+    inbox = ws / "playbooks" / "inbox.yaml"
+    inbox.write_text(inbox.read_text() + """---
+kind: playbook
+name: standup
+trigger: {schedule: "30 2 * * mon-fri", timezone: America/New_York}
+steps:
+  - id: tick
+    transform: {at: "{{ event.payload.scheduled_for }}"}
+""")
+    plan = _berlin_workspace(ws, "0,30 2 * * *")
+    assert plan is not None
+    res = CliRunner().invoke(cli, ["schedules", "-w", str(ws), "--next", "3", "--json",
+                                   "--after", "2026-03-29T00:00:00+01:00"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == {"schedules": [
+        {"playbook": "nightly", "cron": "0,30 2 * * *", "timezone": "Europe/Berlin",
+         "next": ["2026-03-29T03:00:00+02:00", "2026-03-30T02:00:00+02:00", "2026-03-30T02:30:00+02:00"]},
+        {"playbook": "standup", "cron": "30 2 * * mon-fri", "timezone": "America/New_York",
+         "next": ["2026-03-30T02:30:00-04:00", "2026-03-31T02:30:00-04:00", "2026-04-01T02:30:00-04:00"]},
+    ]}
+    now = CliRunner().invoke(cli, ["schedules", "-w", str(ws), "--json"])
+    ticks = [dt.datetime.fromisoformat(t) for s in json.loads(now.output)["schedules"] for t in s["next"]]
+    assert len(ticks) == 10 and all(t > dt.datetime.now(UTC) for t in ticks)
+    text = CliRunner().invoke(cli, ["schedules", "-w", str(ws), "--next", "1"])
+    assert text.exit_code == 0 and "Europe/Berlin" in text.output and "America/New_York" in text.output
+    bad = CliRunner().invoke(cli, ["schedules", "-w", str(ws), "--after", "2026-03-29"])
+    assert bad.exit_code == 2 and "no UTC offset" in bad.output
+
+
+def test_aios_schedules_refuses_a_workspace_that_does_not_compile(ws: Path) -> None:
+    inbox = ws / "playbooks" / "inbox.yaml"
+    inbox.write_text(inbox.read_text().replace('"0 3 * * *"', '"0 3 * * *", timezone: Mars/Olympus'))
+    res = CliRunner().invoke(cli, ["schedules", "-w", str(ws)])
+    assert res.exit_code == 1 and "unknown time zone `Mars/Olympus`" in res.output
