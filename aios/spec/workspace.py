@@ -44,7 +44,7 @@ class RuntimeSpec(Doc):
     max_cost_usd_per_run: float | None = Field(default=None, ge=0)
     step_timeout_s: float = Field(default=300.0, gt=0)
     actor: str = "operator"
-    timezone: str = Field(default="UTC", description="IANA time zone in which policies read `now`")
+    timezone: str = Field(default="UTC", description="IANA time zone in which policies read `now` and schedules tick")
 
 
 class WorkspaceDoc(Doc):
