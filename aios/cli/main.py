@@ -88,6 +88,9 @@ def cli() -> None:
 
     Run commands from the workspace root (the folder holding aios.yaml), or pass its path.
     """
+    from aios.cli.masked_output import guard_output
+
+    guard_output()  # secrets are masked in everything a command prints
 
 
 def main() -> None:

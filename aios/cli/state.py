@@ -46,24 +46,35 @@ def errors_as_exits() -> Iterator[None]:
         fail(str(storage_error(err)))
 
 
-def storage_dir(root: Path) -> Path:
-    """The storage folder named in aios.yaml (read without compiling the workspace)."""
+def _workspace_file(root: Path) -> dict[str, Any]:
+    """aios.yaml as plain data, read leniently without compiling the workspace."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
         data = YAML(typ="safe").load((root / "aios.yaml").read_text(encoding="utf-8"))
-    except (OSError, YAMLError):
+    except (OSError, YAMLError, UnicodeDecodeError):
         data = None
-    storage = data.get("storage") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def storage_dir(root: Path) -> Path:
+    """The storage folder named in aios.yaml (read without compiling the workspace)."""
+    storage = _workspace_file(root).get("storage")
     return root / (storage if isinstance(storage, str) and storage else ".aios")
 
 
 def open_store(workspace: str | None, *, must_exist: bool = True) -> Any:
+    """The state store, for commands that read it without compiling the workspace. The workspace's
+    declared secrets are added to the masker first, so nothing printed from the store shows them."""
+    from aios import masking
     from aios.runtime.store import Store
 
     root = workspace_root(workspace)
-    folder = storage_dir(root)
+    data = _workspace_file(root)
+    masking.watch(masking.declared_secrets(data))
+    storage = data.get("storage")
+    folder = root / (storage if isinstance(storage, str) and storage else ".aios")
     if must_exist and not (folder / "state.db").exists():
         fail(f"no state store at {folder} yet: nothing has run in this workspace", EXIT_ERRORS)
     with errors_as_exits():

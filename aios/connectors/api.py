@@ -38,6 +38,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from aios.masking import MIN_SECRET, masker_for
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed, is_transient
 
 __all__ = ["Context", "Preview", "Outcome", "Reconciliation", "ConnectorImpl", "connector", "as_impl",
@@ -153,13 +154,15 @@ class ConnectorImpl(Generic[InT, OutT]):
     # -- calling ---------------------------------------------------------------------------------
 
     def __call__(self, call: ConnectorCall) -> dict[str, Any]:
-        """Run ``execute``. Secret values the connector asked for are masked in what it returns and in
-        its error messages, so a target that echoes a token back cannot put it into the log."""
+        """Run ``execute``. Secret values the connector asked for are masked (in every form that
+        ``aios.masking`` knows) in what it returns and in its error messages, so a target that echoes a
+        token back cannot put it into the log. The state store masks every declared secret again, for
+        connectors in the one-argument form too."""
         handed: list[str] = []
 
         def secret(name: str) -> str | None:
             value = call.secret(name)
-            if value and len(value) >= _MIN_SECRET:
+            if value and len(value) >= MIN_SECRET:
                 handed.append(value)
             return value
 
@@ -167,12 +170,12 @@ class ConnectorImpl(Generic[InT, OutT]):
         try:
             out = self.dump_output(self.execute(self.parse_input(watched), watched))
         except ConnectorFailed as err:
-            if handed and any(v in str(err) for v in handed):
+            if handed and _mask(str(err), handed) != str(err):  # escaped, encoded and partial copies too
                 raise ConnectorFailed(_mask(str(err), handed), transient=err.transient) from None
             raise
         except Exception as err:
             text = f"{type(err).__name__}: {err}"
-            if handed and any(v in text for v in handed):  # as transient as the interpreter would judge it
+            if handed and _mask(text, handed) != text:  # as transient as the interpreter would judge it
                 raise ConnectorFailed(_mask(text, handed), transient=is_transient(err)) from None
             raise
         return mask_secrets(out, handed) if handed else out
@@ -231,26 +234,16 @@ class ConnectorImpl(Generic[InT, OutT]):
                               "output model", transient=False)
 
 
-_MIN_SECRET = 4  # shorter values are not masked (they would mask ordinary text)
-_MASKED = "***"
-
-
 def _mask(text: str, secrets: list[str]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
-        if len(value) >= _MIN_SECRET:
-            text = text.replace(value, _MASKED)
-    return text
+    return masker_for(tuple(sorted(set(secrets)))).mask(text) if secrets else text
 
 
 def mask_secrets(value: Any, secrets: list[str]) -> Any:
-    """``value`` (a string or JSON data) with every secret value replaced by ``***``."""
-    if isinstance(value, str):
-        return _mask(value, secrets)
-    if isinstance(value, dict):
-        return {_mask(str(k), secrets): mask_secrets(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v, secrets) for v in value]
-    return value
+    """``value`` (a string or JSON data) with every secret value replaced by ``***``: raw, escaped,
+    encoded and partial copies alike (the rule of ``aios.masking``, which this delegates to)."""
+    if not secrets:
+        return value
+    return masker_for(tuple(sorted(set(secrets)))).mask_value(value)
 
 
 def _type_name(tp: Any) -> str:

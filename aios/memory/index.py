@@ -19,6 +19,7 @@ tantivy is imported only inside this module's functions.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from aios import masking
 from aios.errors import StorageError
 from aios.memory.analysis import STEMMED, analyzers
 from aios.memory.lock import IndexBusy, WriterLock
@@ -154,6 +156,7 @@ class WriteBatch:
             self._cleared.add(doc.id)
         if replace:
             self._writer.delete_documents_by_term(F_ID, doc.id)
+        doc = _masked(doc)
         self._writer.add_document(_to_tantivy(doc, self._analyzer))
         self.added += 1
         if self._listener is not None:
@@ -407,6 +410,19 @@ class MemoryIndex:
 
 
 # -- conversion ------------------------------------------------------------------------------
+
+
+def _masked(doc: IndexDocument) -> IndexDocument:
+    """The document with secrets masked in its text (every document written passes here)."""
+    masker = masking.active()
+    if not masker.values:
+        return doc
+    fields = dict(doc.fields)
+    text = "\x1f".join((doc.title, doc.body, *doc.tags, json.dumps(fields, ensure_ascii=False, default=str)))
+    if not masker.hit(text):
+        return doc
+    return dataclasses.replace(doc, title=masker.mask(doc.title), body=masker.mask(doc.body),
+                   tags=tuple(masker.mask(t) for t in doc.tags), fields=masker.mask_value(fields))
 
 
 def _to_tantivy(doc: IndexDocument, analyzer: Any) -> Any:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aios import masking
+
 if TYPE_CHECKING:
     from aios.plan.plan import ModelRoute, Plan
 
@@ -55,6 +57,7 @@ class MemorySettings:
     def from_plan(cls, plan: Plan, root: Path, storage: Path | None = None) -> MemorySettings:
         s = plan.settings
         root = Path(root).resolve()
+        masking.watch(masking.plan_secrets(plan))  # the index writer masks them
         embedding = None
         route = plan.route_map.get(s.embedding_route) if s.embedding_route else None
         if route is not None:
@@ -75,6 +78,7 @@ class MemorySettings:
         except (OSError, YAMLError, UnicodeDecodeError):
             data = None
         data = data if isinstance(data, dict) else {}
+        masking.watch(masking.declared_secrets(data))  # the index writer and the CLI mask them
         memory = data.get("memory") if isinstance(data.get("memory"), dict) else {}
         storage = data.get("storage")
         storage = storage if isinstance(storage, str) and storage else ".aios"

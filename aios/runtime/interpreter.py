@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from aios import limits
+from aios import limits, masking
 from aios.errors import AiosError, RunError
 from aios.models.adapter import ModelAdapter
 from aios.plan.hashing import canonical
@@ -57,6 +57,7 @@ class Runtime:
         if not plan.content_hash:
             raise RunError("the plan has no content hash; compile it with aios.compiler.compile_workspace")
         self.plan = plan
+        masking.watch(masking.plan_secrets(plan))  # before anything is written: the store masks them
         self.root = Path(root).resolve()
         self.storage_dir = storage or (self.root / plan.settings.storage)
         self._own_store = store is None
@@ -107,6 +108,8 @@ class Runtime:
         value = os.environ.get(secret.env)
         if value is None and secret.required:
             raise RunError(f"secret `{name}` is not set (environment variable {secret.env})")
+        if value:
+            masking.watch((value,))  # set after this runtime started: masked from now on
         return value
 
     def connector_settings(self, plan: Plan, name: str) -> dict[str, Any]:
@@ -232,6 +235,7 @@ class Runtime:
         plan = _load_plan(row[0], self.plan)
         if not isinstance(plan, Plan):
             raise RunError(f"the stored snapshot of plan {plan_hash[:12]} is not a plan")
+        masking.watch(masking.plan_secrets(plan))
         self._plans[plan_hash] = plan
         return plan
 

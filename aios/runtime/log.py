@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aios import masking
+
 __all__ = ["GENESIS", "LogEntry", "Verification", "append", "entries_for_run", "all_entries", "verify", "now_iso",
            "dumps", "entry_hash"]
 
@@ -53,8 +55,15 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_
 
 
 def dumps(value: Any) -> str:
-    """The one JSON encoding used for log bodies and stored values (one encoder, built once)."""
-    return _ENCODER.encode(value)
+    """The one JSON encoding used for log bodies and stored values (one encoder, built once).
+
+    Secrets are masked here, string by string (``aios.masking``), so the log's hash and a record's
+    digest are taken over the text as stored."""
+    text = _ENCODER.encode(value)
+    masker = masking.active()
+    if masker.values and masker.hit(text):
+        text = _ENCODER.encode(masker.mask_value(value))
+    return text
 
 
 def entry_hash(prev: bytes, seq: int, run_id: str | None, step_id: str | None, type_: str, at: str,

@@ -11,6 +11,9 @@ the database) happen every ``wal_autocheckpoint`` pages and cost extra fsyncs th
 
 Writers take the write lock up front (``BEGIN IMMEDIATE``) so two processes never deadlock on lock
 upgrade; ``busy_timeout`` lets a second process wait instead of failing.
+
+Secrets never reach the file: the connection masks (``aios.masking``) the text parameters of every
+INSERT, UPDATE and REPLACE run through it or through its cursors, the one place every write passes.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import mmap
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+from aios import masking
 from aios.errors import StorageError
 
-__all__ = ["Store", "SCHEMA_VERSION", "CommitProbe", "use_wal"]
+__all__ = ["Store", "SCHEMA_VERSION", "CommitProbe", "use_wal", "MaskingConnection", "MaskingCursor"]
 
 SCHEMA_VERSION = 1
 
@@ -107,6 +112,57 @@ class CommitProbe:
         self._map.close()
 
 
+_Params = Sequence[Any] | Mapping[str, Any]
+_writes: dict[str, bool] = {}  # SQL text -> whether it writes (statements are few and reused)
+
+
+def _masked(sql: str, params: _Params) -> _Params:
+    """The parameters with secrets masked in their text, for a statement that writes."""
+    masker = masking.active()
+    if not masker.values or not params:
+        return params
+    writes = _writes.get(sql)
+    if writes is None:
+        if len(_writes) > 4096:
+            _writes.clear()
+        writes = _writes[sql] = sql.lstrip()[:7].upper().startswith(("INSERT", "UPDATE", "REPLACE"))
+    if not writes:
+        return params
+    values = params.values() if isinstance(params, Mapping) else params
+    if not masker.hit("\x00".join([v for v in values if type(v) is str])):  # one quick test per statement
+        return params
+    if isinstance(params, Mapping):
+        return {k: masker.mask_json(v) if isinstance(v, str) else v for k, v in params.items()}
+    return tuple(masker.mask_json(v) if isinstance(v, str) else v for v in params)
+
+
+class MaskingCursor(sqlite3.Cursor):
+    """A cursor whose writes are masked (see `_masked`)."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
+        return super().execute(sql, _masked(sql, parameters))
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Self:
+        if masking.active().values:
+            seq_of_parameters = [_masked(sql, p) for p in seq_of_parameters]
+        return super().executemany(sql, seq_of_parameters)
+
+
+class MaskingConnection(sqlite3.Connection):
+    """A connection whose writes, its own and its cursors', are masked (see `_masked`)."""
+
+    def cursor(self, factory: Any = MaskingCursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _masked(sql, parameters))
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        if masking.active().values:
+            seq_of_parameters = [_masked(sql, p) for p in seq_of_parameters]
+        return super().executemany(sql, seq_of_parameters)
+
+
 class Store:
     """A connection to ``state.db`` with the schema in place. Not shared between threads."""
 
@@ -115,7 +171,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0,
-                                        check_same_thread=False)
+                                        check_same_thread=False, factory=MaskingConnection)
         except sqlite3.Error as err:
             raise StorageError(f"cannot open the state store {path}: {err}") from err
         self.conn.row_factory = sqlite3.Row
