@@ -23,9 +23,9 @@ masks the text parameters of every INSERT/UPDATE and the one JSON encoder of sto
 (`aios.runtime.log.dumps`) masks before the log's hash is taken; the memory index writer masks each
 document; the CLI masks everything it prints. See docs/runtime.md, "Secrets".
 
-Speed: the forms are expanded once per masker. A text is first tested with a set lookup of its
-4-character chunks at offsets 0, 4, 8, … (any run of 7 or more characters of a long form contains
-one of them) plus one compiled alternation of the short forms; only a text that passes is scanned
+Speed: the forms are expanded once per masker. A text is first tested with one set lookup of its
+UTF-8 bytes read as 4-byte words at offsets 0, 4, 8, … (any run of 7 or more bytes of a long form holds
+one of them) and substring tests for the short forms; only a text that passes is scanned
 precisely.
 """
 

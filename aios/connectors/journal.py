@@ -7,7 +7,7 @@ only window left is a crash between the target's answer and this write; the targ
 deduplication (the ``Idempotency-Key`` header, the ``Message-ID``) covers it.
 
 One small SQLite file in the workspace's storage folder (``.aios/connectors.db``); no secrets are
-ever written to it (outputs only).
+ever written to it (outputs only; secrets in them are masked, as in the state store).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aios.runtime.store import use_wal
+from aios.runtime.store import MaskingConnection, use_wal
 
 __all__ = ["EffectJournal", "JOURNAL_FILE"]
 
@@ -34,7 +34,7 @@ class EffectJournal:
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, factory=MaskingConnection)
         try:
             use_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")

@@ -2,7 +2,8 @@
 
 Readers take ``current.plan`` once per admission (one attribute read, so a swap is atomic for them);
 runs already admitted stay pinned to the plan hash they started on, and every plan this process has
-run is kept so their executions use the very same object.
+run is kept so their executions use the very same object. Each plan's secrets join the masker
+(``aios.masking``) the moment it is known, before an event for it is journalled.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from aios import masking
 from aios.plan.plan import Plan
 
 __all__ = ["CurrentPlan", "KEEP_PLANS"]
@@ -20,6 +22,7 @@ KEEP_PLANS = 16  # a backstop; `retain` keeps exactly the plans that unfinished 
 
 class CurrentPlan:
     def __init__(self, plan: Plan) -> None:
+        masking.watch(masking.plan_secrets(plan))
         self._plan = plan
         self._known: dict[str, Plan] = {plan.content_hash: plan}
         self._lock = threading.Lock()
@@ -47,6 +50,7 @@ class CurrentPlan:
         self._listeners.append(listener)
 
     def swap(self, plan: Plan, *, code_changed: bool = False) -> Plan:
+        masking.watch(masking.plan_secrets(plan))
         with self._lock:
             if code_changed:
                 self.code_generation += 1
