@@ -6,12 +6,12 @@ the working tree (both against the working tree's plan) and replays the same inp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aios.limits import PayloadError, read_json
 from aios.policy import ast
 from aios.policy.compiled import CompiledPolicySet
 from aios.policy.compiler import CheckedPolicies
@@ -69,15 +69,15 @@ def read_jsonl(path: Path, label: str | None = None) -> tuple[list[ReplayInput],
     name = label or str(path)
     inputs: list[ReplayInput] = []
     errors: list[tuple[str, str]] = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open("rb") as fh:  # each line read within the payload limits (UTF-8, finite numbers, depth)
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             source = f"{name}:{number}"
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append((source, f"not JSON: {exc.msg} at column {exc.colno}"))
+                data = read_json(line, what="the line")
+            except PayloadError as err:
+                errors.append((source, f"{err} [{err.code}]"))
                 continue
             if isinstance(data, dict) and "input" in data and "action" not in data:
                 data = data["input"]

@@ -166,3 +166,17 @@ def test_policy_eval_refuses_a_hostile_context_file_in_one_line(pay_workspace: P
     assert "Traceback" not in out
     first = out.strip().splitlines()[0]
     assert first.startswith("aios: error: ") and "ctx.json" in first and f"[{code}]" in first, out
+
+
+def test_policy_diff_inputs_refuse_hostile_lines_one_by_one(tmp_path: Path) -> None:
+    from aios.policy.diff import read_jsonl
+
+    good = '{"action": {"connector": "pay.send", "input": {"amount_eur": "5"}}, "now": "2026-11-23T10:00:00Z"}'
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join([good.encode(), b'{"now": NaN}', b'{"x": "caf\xe9"}', b"[" * 5000 + b"]" * 5000,
+                                 b'{"x": "\\ud800"}', b"{oops", good.encode()]))
+    inputs, errors = read_jsonl(path, "in.jsonl")
+    assert [i.source for i in inputs] == ["in.jsonl:1", "in.jsonl:7"]
+    assert [(source, message.rsplit("[", 1)[1]) for source, message in errors] == [
+        ("in.jsonl:2", "payload-non-finite]"), ("in.jsonl:3", "payload-not-utf8]"), ("in.jsonl:4", "payload-too-deep]"),
+        ("in.jsonl:5", "payload-bad-text]"), ("in.jsonl:6", "payload-not-json]")]
