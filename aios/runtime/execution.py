@@ -25,7 +25,7 @@ from aios.errors import PolicyError, RunError
 from aios.models.adapter import ModelError, ModelRequest, Usage
 from aios.plan.plan import Plan, RetryPolicy, SideEffect, Step, StepKind, Template, TValue, Variant
 from aios.plan.types import RecordType
-from aios.runtime import alerts, approvals, compensation, log
+from aios.runtime import alerts, approvals, compensation, effect_keys, log
 from aios.runtime.approvals import Approval, ApprovalKind, ApprovalStatus
 from aios.runtime.breaker import CircuitOpen
 from aios.runtime.commits import Commit, Entry, backoff_delay, compact
@@ -117,6 +117,7 @@ class Execution:
         self.tokens_delta = 0
         self.steps_ctx: dict[str, dict[str, Any]] = {}
         self.write_decision: dict[str, Any] | None = None
+        self.dedup: dict[str, Any] | None = None  # the last connector call reused this earlier call's output
         self.untaken: set[str] = set()
         for s in self.pb.steps:
             st = state.steps.get(s.id)
@@ -275,7 +276,8 @@ class Execution:
 
     def _complete(self, i: int, step: Step, *, inp: Any, out: Any, t0: float, pre: str = "pending",
                   dec: dict[str, Any] | None = None, cost: dict[str, Any] | None = None, effect: bool = False,
-                  key: str | None = None, extra: dict[str, Any] | None = None) -> None:
+                  key: str | None = None, extra: dict[str, Any] | None = None,
+                  work: Callable[[sqlite3.Connection, str], None] | None = None) -> None:
         st = self.state
         ss = st.step(step.id)
         if effect:  # the effect happened: if writing its record fails, compensation must know of it
@@ -292,7 +294,7 @@ class Execution:
         self.steps_ctx[step.id] = {"output": out, "status": "completed"}
         if step.kind is StepKind.BRANCH and isinstance(out, dict):
             self._mark_untaken(step, bool(out.get("value")))
-        commit = Commit([(step.id, T.STEP_COMPLETED, body)],
+        commit = Commit([(step.id, T.STEP_COMPLETED, body)], work=work,
                          records=[(rt_, rid, data, step.id, body) for rt_, rid, data in records],
                          check_cancel=not effect)
         rest = self._rest_skipped(i)
@@ -412,7 +414,12 @@ class Execution:
             pre = "intent" if ss.status is StepStatus.INTENT else "pending"
             inp, out, dec, key, effect = self._connector_call(step, step.connector, step.input,
                                                               step.idempotency_key, self.ctx, None)
-            self._complete(i, step, inp=inp, out=out, t0=t0, pre=pre, dec=dec, effect=effect, key=key)
+            if self.dedup is not None:  # an earlier call's effect: not this run's, so not compensated by it
+                self._complete(i, step, inp=inp, out=out, t0=t0, pre=pre, dec=dec, key=key,
+                               extra={"dedup": self.dedup})
+            else:
+                done = self._effect_done(step.connector, key, step, None, out) if effect else None
+                self._complete(i, step, inp=inp, out=out, t0=t0, pre=pre, dec=dec, effect=effect, key=key, work=done)
         elif k is StepKind.MAP:
             self._map(i, step, t0)
         else:  # pragma: no cover - the enum is closed
@@ -524,9 +531,13 @@ class Execution:
         effect = contract.side_effect is not SideEffect.NONE
         logged = ss.item_intents.get(item) if item is not None else (
             (ss.input, ss.key) if ss.status is StepStatus.INTENT else None)
+        prior: effect_keys.Prior | None = None
         if logged is not None:  # resume: the same input and the same key as the intent
             inp, key = logged[0], str(logged[1])
             dec: Any = ss.decision
+            if effect:
+                prior = effect_keys.prior_for(self.rt.store.conn, connector=name, key=key, inp=inp,
+                                              run_id=self.state.run_id, step_id=step.id, item=item)
         else:
             inp = self.renderer.value(input_tv, ctx) if input_tv is not None else {}
             if not isinstance(inp, dict):
@@ -541,17 +552,44 @@ class Execution:
             dec = self._policy(step, site, self.gate.connector(name, inp, contract.side_effect.value, step.id,
                                                                self._facts()))
             if effect:
-                if item is None:
-                    body = compact({"pre": "pending", "in": inp, "key": key, "dec": dec, "post": "intent"})
-                    self.commit(Commit([(step.id, T.STEP_INTENT, body)]))
-                    ss.status, ss.input, ss.key, ss.decision = StepStatus.INTENT, inp, key, dec
-                else:
-                    self.commit(Commit([(step.id, T.ITEM_INTENT, {"i": item, "in": inp, "key": key, "dec": dec})]))
-                    ss.item_intents[item] = (inp, key)
+                found: list[effect_keys.Prior | None] = []
+
+                def claim(conn: sqlite3.Connection, at: str) -> None:  # in the intent's transaction
+                    found.append(effect_keys.claim(conn, connector=name, key=key, inp=inp, run_id=self.state.run_id,
+                                                   step_id=step.id, item=item, at=at))
+
+                try:
+                    if item is None:
+                        body = compact({"pre": "pending", "in": inp, "key": key, "dec": dec, "post": "intent"})
+                        self.commit(Commit([(step.id, T.STEP_INTENT, body)], work=claim))
+                        ss.status, ss.input, ss.key, ss.decision = StepStatus.INTENT, inp, key, dec
+                    else:
+                        self.commit(Commit([(step.id, T.ITEM_INTENT, {"i": item, "in": inp, "key": key, "dec": dec})],
+                                           work=claim))
+                        ss.item_intents[item] = (inp, key)
+                except effect_keys.IdempotencyConflict as err:
+                    detail: dict[str, Any] = {"conflict": compact(err.detail), "in": inp}
+                    raise _StepFailure(str(err), detail=detail) from None
+                prior = found[0] if found else None
                 self.rt.emit(Progress(self.state.run_id, step.id, step.kind.value, "intent", key))
-        out = self._invoke(step, name, inp, key, item)
+        if prior is not None:  # the same input was applied with this key: its output stands, nothing is sent
+            self.dedup = prior.to_json()
+            out: Any = prior.output
+        else:
+            self.dedup = None
+            out = self._invoke(step, name, inp, key, item)
         out, _ = validate_record(contract.output, out, extra="keep")
         return inp, out, dec, key, effect
+
+    def _effect_done(self, name: str, key: str, step: Step, item: int | None, out: Any,
+                     ) -> Callable[[sqlite3.Connection, str], None]:
+        """The work that marks a claimed key completed, in the transaction that logs the result."""
+
+        def work(conn: sqlite3.Connection, at: str) -> None:
+            effect_keys.complete(conn, connector=name, key=key, run_id=self.state.run_id, step_id=step.id,
+                                 item=item, output=out, at=at)
+
+        return work
 
     def _invoke(self, step: Step, name: str, inp: dict[str, Any], key: str, item: int | None) -> dict[str, Any]:
         rt = self.rt
@@ -616,6 +654,7 @@ class Execution:
                 outputs.append(ss.items[idx])
                 continue
             ctx = {**self.ctx, m.item: item}
+            work: Callable[[sqlite3.Connection, str], None] | None = None
             if m.kind is StepKind.AGENT:
                 assert m.agent is not None
                 inp, out, dec, cost, _ = self._agent_call(step, m.agent, m.input, ctx, f"{step.id}#{idx}",
@@ -625,18 +664,20 @@ class Execution:
                 assert m.connector is not None
                 inp, out, dec, key, effect = self._connector_call(step, m.connector, m.input, m.idempotency_key,
                                                                   ctx, idx)
+                effect = effect and self.dedup is None  # a dedupe reuses an earlier call's effect
                 any_effect = any_effect or effect
                 body = compact({"i": idx, "in": inp, "dec": dec, "out": out, "key": key,
-                                 "effect": True if effect else None})
+                                 "effect": True if effect else None, "dedup": self.dedup})
                 if effect:
                     self.state.effects.append((step.id, idx))
+                    work = self._effect_done(m.connector, key, step, idx, out)
             else:
                 out = self.renderer.value(m.transform if m.transform is not None else m.input, ctx)
                 if m.output_schema:
                     out = self._validated(m.output_schema, out, "map item")
                 outputs.append(out)
                 continue
-            self.commit(Commit([(step.id, T.ITEM_COMPLETED, body)], check_cancel=not body.get("effect")))
+            self.commit(Commit([(step.id, T.ITEM_COMPLETED, body)], work=work, check_cancel=not body.get("effect")))
             ss.items[idx] = out
             outputs.append(out)
         self._complete(i, step, inp={"items": len(items)}, out=outputs, t0=t0)

@@ -111,6 +111,8 @@ def _fold(st: StepTrace, e: LogEntry) -> None:
         st.records.extend(b.get("rec", []))
         if t == T.STEP_REUSED:
             st.note = f"reused from {b.get('from')}"
+        elif b.get("dedup"):  # the key was applied with the same input before: nothing was sent again
+            st.note = f"deduplicated (sent by run {b['dedup'].get('run')})"
         elif b.get("variant"):
             st.note = f"variant {b['variant']}"
     elif t == T.STEP_SKIPPED:
