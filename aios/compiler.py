@@ -151,6 +151,7 @@ def compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: Comp
 def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: CompileCache | None) -> Plan | None:
     # The policy plane registers its diagnostic codes when imported; suppressions name them.
     from aios.policy import compile_policies
+    from aios.policy.testing import load_cases
 
     suppressions = []
     for f in (*([sources.workspace] if sources.workspace else []), *sources.yaml_files, *sources.rules_files):
@@ -208,6 +209,8 @@ def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: Com
     )
     bundle = compile_policies(plan, [(f.path, f.text) for f in sources.rules_files], sink)
     plan = dataclasses.replace(plan, policies=bundle)
+    for f in sources.policy_tests:  # well-formed, and every input matches the plan (not run here)
+        load_cases(f.path, f.text, sink, plan=plan)
     check_connectors(plan, by_kind["connector"], sources.root, sink)
     apply_suppressions(sink.sorted(), suppressions, sink)
     if sink.has_errors:

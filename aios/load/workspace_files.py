@@ -29,10 +29,11 @@ class WorkspaceSources:
     rules_files: tuple[SourceFile, ...]
     prompts: tuple[SourceFile, ...]
     connector_modules: tuple[str, ...]  # workspace-relative paths of connectors/*.py
+    policy_tests: tuple[SourceFile, ...] = ()  # policies/*.test.yaml, checked against the plan
 
     def all_files(self) -> tuple[SourceFile, ...]:
         head = (self.workspace,) if self.workspace else ()
-        return (*head, *self.yaml_files, *self.rules_files, *self.prompts)
+        return (*head, *self.yaml_files, *self.rules_files, *self.prompts, *self.policy_tests)
 
     def text_of(self, path: str) -> str | None:
         for f in self.all_files():
@@ -102,4 +103,6 @@ def discover(root: Path, sink: DiagnosticSink) -> WorkspaceSources:
     prompts = [f for p in _glob(root, "prompts", ("*.j2", "*.jinja", "*.jinja2"))
                if (f := _read(root, p, sink)) is not None]
     modules = tuple(p.relative_to(root).as_posix() for p in _glob(root, "connectors", ("*.py",)))
-    return WorkspaceSources(root, workspace, tuple(yaml_files), tuple(rules), tuple(prompts), modules)
+    tests = [f for p in _glob(root, "policies", tuple(f"*{s}" for s in _SKIP_SUFFIXES))
+             if (f := _read(root, p, sink)) is not None]
+    return WorkspaceSources(root, workspace, tuple(yaml_files), tuple(rules), tuple(prompts), modules, tuple(tests))

@@ -37,6 +37,8 @@ POLICY_CODES: tuple[Code, ...] = (
     Code("policy-default-conflict", "warning", "policy",
          "Rules files set different defaults; the strictest one applies."),
     Code("policy-test-invalid", "error", "policy", "A policy test file is malformed."),
+    Code("policy-test-input", "error", "policy",
+         "A policy test case's input does not match the connector contract, record schema or playbooks."),
     Code("policy-test-failed", "error", "policy", "A policy test case did not get the expected decision."),
 )
 

@@ -19,7 +19,7 @@ Coverage: a rule is covered when its condition held in some case; a clause (an o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from aios.diagnostics import DiagnosticSink
 from aios.load.nodes import YMap, YNode, YScalar, YSeq, to_python
 from aios.load.yaml_reader import read_yaml
 from aios.plan import Plan
+from aios.policy.case_input import check_case_input
 from aios.policy.codegen import CoverageRecorder
 from aios.policy.compiled import CompiledPolicySet
 from aios.policy.compiler import CheckedPolicies, build_policy_set, check_policies
@@ -128,8 +129,25 @@ def _span_at(node: YNode, path: Sequence[str]) -> Span:
     return current.span
 
 
-def load_cases(path: str, text: str, sink: DiagnosticSink) -> list[TestCase]:
-    """Read one test file; problems are `policy-test-invalid` diagnostics."""
+def _locate_in(nodes: Sequence[YNode]) -> Callable[[tuple[str, ...], bool], Span]:
+    """Where a path of a merged case input is written: the case's `input` first, then `defaults`."""
+    def locate(path: tuple[str, ...], key: bool) -> Span:
+        for node in nodes:
+            current: YNode | None = node
+            for part in path[:-1]:
+                current = current.get(part) if isinstance(current, YMap) else None
+            if isinstance(current, YMap) and current.get(path[-1]) is not None:
+                key_node = current.key_node(path[-1])
+                value = current.get(path[-1])
+                assert value is not None
+                return key_node.span if key and key_node is not None else value.span
+        return _span_at(nodes[0], path)
+    return locate
+
+
+def load_cases(path: str, text: str, sink: DiagnosticSink, plan: Plan | None = None) -> list[TestCase]:
+    """Read one test file; problems are `policy-test-invalid` diagnostics. With ``plan``, each case's
+    input is also checked against its contracts and schemas (`policy-test-input`)."""
     docs = read_yaml(path, text, sink)
     cases: list[TestCase] = []
     for doc in docs:
@@ -155,13 +173,14 @@ def load_cases(path: str, text: str, sink: DiagnosticSink) -> list[TestCase]:
                         seq.span if seq is not None else root.span)
             continue
         for item in seq.items:
-            case = _case(path, item, defaults, sink)
+            case = _case(path, item, defaults, defaults_node, sink, plan)
             if case is not None:
                 cases.append(case)
     return cases
 
 
-def _case(path: str, item: YNode, defaults: Any, sink: DiagnosticSink) -> TestCase | None:
+def _case(path: str, item: YNode, defaults: Any, defaults_node: YNode | None, sink: DiagnosticSink,
+          plan: Plan | None) -> TestCase | None:
     if not isinstance(item, YMap):
         sink.report("policy-test-invalid", "a test case is a mapping with `name`, `input` and `expect`", item.span)
         return None
@@ -211,6 +230,9 @@ def _case(path: str, item: YNode, defaults: Any, sink: DiagnosticSink) -> TestCa
     except ContextError as err:
         sink.report("policy-test-invalid", f"case `{name}`: {err}", _span_at(input_node, err.path.split(".")),
                     hint="see docs/policies.md, \"The decision context\"")
+        return None
+    written = [input_node] + ([defaults_node] if defaults_node is not None else [])
+    if plan is not None and not check_case_input(plan, merged, _locate_in(written), name, sink):
         return None
     return TestCase(path, name, merged, expect, rules, item.span, input_node.span)
 

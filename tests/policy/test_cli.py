@@ -124,3 +124,13 @@ def test_policy_diff_replays_the_decisions_recorded_in_the_log(workspace: Path) 
     flipped = [f for f in data["flips"] if f["new"]["effect"] == "deny"]
     assert len(flipped) == 2  # the two agent steps before the gate: classify and reply
     assert all(f["source"].startswith("log seq ") and "run run_" in f["source"] for f in flipped)
+
+
+def test_a_case_input_off_the_contract_fails_validate_and_policy_test(workspace: Path) -> None:
+    edit(workspace / "policies" / "messaging.test.yaml", 'subject: "Re: Invoice"', 'subjct: "Re: Invoice"')
+    code, out = run("validate", str(workspace), "--no-color")
+    assert code == 1, out
+    assert "policies/messaging.test.yaml:8:74: error:" in out and "[policy-test-input]" in out
+    assert "`subject`" in out
+    code, out = run("policy", "test", "-w", str(workspace))
+    assert code == 1 and "policies/messaging.test.yaml:8:74" in out and "policy-test-input" in out

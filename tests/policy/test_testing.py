@@ -108,3 +108,55 @@ def test_example_workspace_compiles_policies_into_the_plan() -> None:
     assert {p for p, _ in result.plan.policies.sources} == {
         p.relative_to(ROOT).as_posix() for p in Path(ROOT / "policies").glob("*.rules")}
     assert compile_workspace(ROOT).plan.content_hash == result.plan.content_hash  # type: ignore[union-attr]
+
+
+CONTRACT_CASES = '''defaults:
+  now: "2026-11-23T10:00:00Z"
+cases:
+  - name: misspelt input field
+    input:
+      action: {connector: email.send, input: {to: a@b.example, subjct: s, body: b}}
+    expect: require_approval
+  - name: wrong value type
+    input:
+      action: {connector: supplier.order, input: {sku: a, quantity: many, supplier_email: o@x.example, total_eur: 9}}
+    expect: require_approval
+  - name: misspelt connector
+    input:
+      action: {connector: email.sned, input: {to: a@b.example}}
+    expect: deny
+  - name: misspelt record field
+    input:
+      action: {kind: record}
+      record: {schema: Project, fields: {title: t, budjet_eur: 5}}
+    expect: allow
+  - name: well formed
+    input:
+      action: {connector: email.send, input: {to: a@b.example, subject: s, body: b}}
+    expect: require_approval
+'''
+
+
+def test_case_inputs_are_checked_against_contracts_and_schemas() -> None:
+    sink = DiagnosticSink()
+    cases = load_cases("policies/c.test.yaml", CONTRACT_CASES, sink, plan=PLAN)
+    assert [c.name for c in cases] == ["well formed"]
+    got = [(d.code, d.span.line + 1, d.span.col + 1, d.message, d.hint) for d in sink.sorted() if d.span]
+    codes = {g[0] for g in got}
+    assert codes == {"policy-test-input"}, got
+    where = [(g[1], g[2]) for g in got]
+    assert len(where) == 4, got  # one per mistake; fields left out are allowed (fail-closed cases)
+    assert (6, 64) in where  # the `subjct` key
+    assert (10, 69) in where  # the value `many`
+    assert (14, 27) in where  # the connector name
+    assert (19, 52) in where  # the `budjet_eur` key
+    hints = " ".join(g[4] or "" for g in got)
+    assert "`subject`" in hints and "`email.send`" in hints and "`budget_eur`" in hints
+    messages = " ".join(g[3] for g in got)
+    assert "many" in messages and "int" in messages
+
+
+def test_without_a_plan_inputs_are_not_checked_against_contracts() -> None:
+    sink = DiagnosticSink()
+    assert len(load_cases("policies/c.test.yaml", CONTRACT_CASES, sink)) == 5
+    assert list(sink) == []
