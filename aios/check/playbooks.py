@@ -206,6 +206,9 @@ class _PlaybookChecker:
                                  related=cycle_related(cycle, need_spans),
                                  hint="a step cannot (transitively) need itself")
         upstream = upstream_closure(edges)
+        if cycle is not None:  # what is upstream of a step on (or after) the cycle is not known: do not
+            on_cycle = set(cycle)  # report step-order and record-order errors that follow from it
+            self.unresolved |= {sid for sid in edges if sid in on_cycle or upstream.get(sid, frozenset()) & on_cycle}
         order = topological_order(edges, list(edges))
         self.unreachable(steps, ids, edges, order)
         written = self.writes_by_step(steps, ids)
