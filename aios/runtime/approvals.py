@@ -1,6 +1,6 @@
 """Approvals: a gate step or a ``require approval`` decision pauses a run until a human decides.
 
-The row is the current state (pending, approved, rejected); the who, when and why of every decision
+The row is the current state (pending, approved, rejected, expired); the who, when and why of every decision
 also go into the episodic log, in the same transaction, where they can never change.
 """
 
@@ -22,6 +22,7 @@ class ApprovalStatus(enum.Enum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    EXPIRED = "expired"  # nobody decided before its timeout, and its on_timeout rule is reject
 
 
 class ApprovalKind(enum.Enum):

@@ -362,6 +362,8 @@ class Execution:
         approval = self._approval_at(site)
         if approval is not None and approval.status is ApprovalStatus.APPROVED:
             return {**verdict.record, "approval": approval.id, "approved_by": approval.decided_by}
+        if approval is not None and approval.status is ApprovalStatus.EXPIRED:
+            raise _StepFailure(f"approval {approval.id} {approval.note} (rule `{verdict.rule}`)", rejected=True)
         if approval is not None and approval.status is ApprovalStatus.REJECTED:
             raise _StepFailure(f"rejected by {approval.decided_by}: {approval.note or 'no reason given'} "
                                f"(rule `{verdict.rule}`)", rejected=True)
@@ -441,6 +443,8 @@ class Execution:
                                  "on_timeout": step.gate.on_timeout, "dec": None})
         if approval.status is ApprovalStatus.PENDING:
             raise _Wait(approval)
+        if approval.status is ApprovalStatus.EXPIRED:
+            raise _StepFailure(f"approval {approval.id} at gate `{step.id}` {approval.note}", rejected=True)
         if approval.status is ApprovalStatus.REJECTED:
             raise _StepFailure(f"rejected at gate `{step.id}` by {approval.decided_by}: "
                                f"{approval.note or 'no reason given'}", rejected=True)

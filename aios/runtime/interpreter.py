@@ -24,8 +24,8 @@ from aios.errors import AiosError, RunError
 from aios.models.adapter import ModelAdapter
 from aios.plan.hashing import canonical
 from aios.plan.plan import Plan, Step, StepKind
-from aios.runtime import alerts, approvals, log
-from aios.runtime.approvals import Approval, ApprovalStatus
+from aios.runtime import alerts, approval_timeouts, approvals, log
+from aios.runtime.approvals import Approval
 from aios.runtime.breaker import CircuitBreakers
 from aios.runtime.connectors import ConnectorRegistry
 from aios.runtime.execution import Admission, Execution
@@ -380,14 +380,10 @@ class Runtime:
                      (a.decided_at, a.run_id))
 
     def decide_expired(self, approval: Approval) -> Approval:
-        """An approval past its timeout is decided by its ``on_timeout`` rule, logged like any other."""
+        """An approval past its timeout is decided by its ``on_timeout`` rule: logged as timed out, with
+        an alert (`approval_timeouts.expire`)."""
         with self.store.transaction() as conn:
-            current = approvals.get(conn, approval.id)
-            if current is None or current.status is not ApprovalStatus.PENDING:
-                return current or approval
-            decided = _decide_as_timeout(conn, approval)
-            self._log_decision(conn, decided)
-        return decided
+            return approval_timeouts.expire(conn, approval)
 
     def cancel(self, run_id: str, *, note: str | None = None, actor: str | None = None) -> RunOutcome:
         who = actor or self.actor
@@ -505,15 +501,3 @@ def _same_step(old_plan: Plan, playbook: str, step: Step) -> bool:
     except KeyError:
         return False
     return json.dumps(canonical(before), sort_keys=True) == json.dumps(canonical(step), sort_keys=True)
-
-
-def _decide_as_timeout(conn: sqlite3.Connection, approval: Approval) -> Approval:
-    """Decide an expired approval by its ``on_timeout`` rule (outside any approver list)."""
-    at = log.now_iso()
-    status = ApprovalStatus.APPROVED if approval.on_timeout == "approve" else ApprovalStatus.REJECTED
-    note = f"no decision before {approval.expires_at}"
-    conn.execute("UPDATE approvals SET status = ?, decided_by = 'timeout', decided_at = ?, note = ? "
-                 "WHERE id = ? AND status = 'pending'", (status.value, at, note, approval.id))
-    got = approvals.get(conn, approval.id)
-    assert got is not None
-    return got

@@ -127,8 +127,10 @@ def _fold(st: StepTrace, e: LogEntry) -> None:
         st.approvals.append({"approval": b.get("approval"), "requested": e.at, "message": b.get("message"),
                              "rule": b.get("rule")})
     elif t == T.APPROVAL_DECIDED:
-        st.approvals.append({"approval": b.get("approval"), "decision": b.get("decision"), "by": b.get("by"),
-                             "at": b.get("at"), "note": b.get("note")})
+        st.approvals.append(_without_none({"approval": b.get("approval"), "decision": b.get("decision"),
+                                           "by": b.get("by"), "at": b.get("at"), "note": b.get("note"),
+                                           "timed_out": b.get("timed_out"),
+                                           "site": b.get("site") if b.get("site") != st.step_id else None}))
     elif t == T.STEP_FAILED:
         st.status, st.error = "failed", b.get("error")
         st.decision = b.get("dec") or (b.get("write") or {}).get("dec") or st.decision  # a deny's decision
@@ -136,6 +138,10 @@ def _fold(st: StepTrace, e: LogEntry) -> None:
         st.items += 1
     elif t in (T.COMP_INTENT, T.COMP_COMPLETED, T.COMP_FAILED):
         st.compensation.append({"type": t.split(".")[1], "at": e.at, **b})
+
+
+def _without_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None or k in ("approval", "decision", "by", "at", "note")}
 
 
 def _short(value: Any, width: int) -> str:
@@ -162,7 +168,10 @@ def format_trace(trace: RunTrace, width: int = 110) -> str:
             out.append(f"    decision: {s.decision.get('effect')} by rule {s.rule}: "
                        f"{_short(s.decision.get('reason', ''), width)}")
         for a in s.approvals:
-            if "decision" in a:
+            if a.get("timed_out"):
+                then = "approved by its on_timeout rule" if a.get("decision") == "approved" else "the step stops"
+                out.append(f"    approval {a['approval']}: timed out at {a['at']} ({a.get('note')}); {then}")
+            elif "decision" in a:
                 out.append(f"    approval {a['approval']}: {a['decision']} by {a['by']} at {a['at']}"
                            + (f": {a['note']}" if a.get("note") else ""))
             else:
