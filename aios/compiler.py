@@ -195,22 +195,25 @@ def _compile_sources(sources: WorkspaceSources, sink: DiagnosticSink, cache: Com
     _check_prompts(ctx, sources.prompts, agents, flags)
     used_agents, used_conns = _used_names(tuple(playbooks), connectors)
     reported = {d.code for d in sink.items}
-    for a in agents:  # while a reference is unresolved, "unused" is most likely its cascade
-        if a.name not in used_agents and a.span is not None and "unknown-agent" not in reported:
+    # while a reference is unresolved or a document did not build (its references are unknown),
+    # "unused" is most likely a consequence
+    quiet = bool(broken) or any(c.startswith("yaml-") for c in reported) or "unknown-kind" in reported
+    for a in agents:
+        if a.name not in used_agents and a.span is not None and "unknown-agent" not in reported and not quiet:
             sink.report("unused-document", f"agent `{a.name}` is not used by any playbook", a.span)
     for c in connectors:
         if not c.builtin and c.name not in used_conns and c.span is not None \
-                and "unknown-connector" not in reported:
+                and "unknown-connector" not in reported and not quiet:
             sink.report("unused-document", f"connector `{c.name}` is not used by any playbook", c.span)
     plan = Plan(
         settings=settings, routes=routes, secrets=secrets, schemas=tuple(schemas), agents=tuple(agents),
         connectors=tuple(connectors), flags=tuple(flags), playbooks=tuple(playbooks),
         prompts=tuple((p.path, p.text) for p in sources.prompts), policies=PolicyBundle(""),
     )
-    bundle = compile_policies(plan, [(f.path, f.text) for f in sources.rules_files], sink)
+    bundle = compile_policies(plan, [(f.path, f.text) for f in sources.rules_files], sink, frozenset(broken))
     plan = dataclasses.replace(plan, policies=bundle)
     for f in sources.policy_tests:  # well-formed, and every input matches the plan (not run here)
-        load_cases(f.path, f.text, sink, plan=plan)
+        load_cases(f.path, f.text, sink, plan=plan, broken=frozenset(broken))
     check_connectors(plan, by_kind["connector"], sources.root, sink)
     apply_suppressions(sink.sorted(), suppressions, sink)
     if sink.has_errors:

@@ -202,6 +202,8 @@ class TemplateChecker:
         if isinstance(shape, ObjShape) and shape.meta == "step":
             self.ctx.sink.report("unknown-step", f"unknown step `{part}` in `{where}.{part}`", loc, hint=hint)
         elif isinstance(shape, ObjShape) and shape.meta == "schema":
+            if ("schema", part) in self.ctx.broken:
+                return  # declared, but its document did not build: that error is reported
             self.ctx.sink.report("unknown-schema", f"unknown schema `{part}` in `{where}.{part}`", loc, hint=hint)
         elif isinstance(shape, ObjShape) and shape.meta == "object":
             self.ctx.sink.report("template-unknown-variable", f"`{where}` has no `{part}`", loc, hint=hint)

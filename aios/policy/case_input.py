@@ -27,8 +27,10 @@ Locate = Callable[[tuple[str, ...], bool], Span]
 _HINT = "see docs/policies.md, \"Testing policies\""
 
 
-def check_case_input(plan: Plan, data: Mapping[str, Any], locate: Locate, case: str, sink: DiagnosticSink) -> bool:
-    """Report every way ``data`` (a merged case input) departs from the plan; True when it does not."""
+def check_case_input(plan: Plan, data: Mapping[str, Any], locate: Locate, case: str, sink: DiagnosticSink,
+                     broken: frozenset[tuple[str, str]] = frozenset()) -> bool:
+    """Report every way ``data`` (a merged case input) departs from the plan; True when it does not.
+    A name in ``broken`` ((kind, name) of a document that did not build) is declared: not reported."""
     before = len(sink.items)
 
     def fail(message: str, path: tuple[str, ...], key: bool, hint: str | None = None) -> None:
@@ -40,25 +42,25 @@ def check_case_input(plan: Plan, data: Mapping[str, Any], locate: Locate, case: 
         kind = action.get("kind") or ("connector" if connector is not None else None)
         if kind == "connector" and isinstance(connector, str):
             contract = plan.connector_map.get(connector)
-            if contract is None:
+            if contract is None and ("connector", connector) not in broken:
                 fail(f"unknown connector `{connector}`", ("action", "connector"), False,
                      _options(connector, plan.connector_map, "connectors"))
-            else:
+            elif contract is not None:
                 _fields(contract.input, action.get("input"), ("action", "input"), f"`{connector}` input",
                         fail, implicit=())
     record = data.get("record")
     if isinstance(record, Mapping) and isinstance(record.get("schema"), str):
         schema = record["schema"]
         rtype = plan.schema_map.get(schema)
-        if rtype is None:
+        if rtype is None and ("schema", schema) not in broken:
             fail(f"unknown schema `{schema}`", ("record", "schema"), False, _options(schema, plan.schema_map, "schemas"))
-        else:
+        elif rtype is not None:
             _fields(rtype, record.get("fields", {}), ("record", "fields"), f"a `{schema}` record", fail,
                     implicit=IMPLICIT_FIELDS)
     run = data.get("run")
     playbook = run.get("playbook") if isinstance(run, Mapping) else None
     names = [p.name for p in plan.playbooks]
-    if isinstance(playbook, str) and names and playbook not in names:
+    if isinstance(playbook, str) and names and playbook not in names and ("playbook", playbook) not in broken:
         fail(f"unknown playbook `{playbook}`", ("run", "playbook"), False, _options(playbook, names, "playbooks"))
     return len(sink.items) == before
 

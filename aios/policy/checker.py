@@ -357,7 +357,7 @@ class _Checker:
             if isinstance(item, ast.Literal) and item.kind is ast.LitKind.STRING:
                 value = item.value
                 assert isinstance(value, str)
-                if value not in t.values:
+                if value not in t.values and (t.label, value) not in self.env.broken:
                     label = t.label or "enum"
                     what = _SET_LABELS.get(label, f"one of {', '.join(sorted(t.values))}")
                     self.fail("rule-unknown-value", f'"{value}" is not {what}{_did_you_mean(value, t.values)}',

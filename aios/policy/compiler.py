@@ -84,10 +84,11 @@ def _default(parsed: Sequence[ast.PolicyFile], sink: DiagnosticSink) -> RuleRef 
                    strictest.approvers, strictest.timeout_s)
 
 
-def check_policies(plan: Plan, files: Sequence[tuple[str, str]], sink: DiagnosticSink) -> CheckedPolicies:
+def check_policies(plan: Plan, files: Sequence[tuple[str, str]], sink: DiagnosticSink,
+                   broken: frozenset[tuple[str, str]] = frozenset()) -> CheckedPolicies:
     """Parse and check ``files`` ((workspace-relative path, text)) against ``plan``."""
     before = sum(1 for d in sink.items if d.severity.value == "error")
-    env = TypingEnv(plan)
+    env = TypingEnv(plan, broken)
     parsed = tuple(parse_rules(path, text, sink) for path, text in sorted(files))
     report_duplicates(parsed, sink)
     rules: list[CheckedRule] = []
@@ -131,8 +132,9 @@ def build_policy_set(checked: CheckedPolicies, *, coverage: CoverageRecorder | N
                              source=source)
 
 
-def compile_policies(plan: Plan, files: Sequence[tuple[str, str]], sink: DiagnosticSink) -> PolicyBundle:
+def compile_policies(plan: Plan, files: Sequence[tuple[str, str]], sink: DiagnosticSink,
+                     broken: frozenset[tuple[str, str]] = frozenset()) -> PolicyBundle:
     """Compile ``policies/*.rules`` (``files`` = (workspace-relative path, text)) against ``plan``."""
-    checked = check_policies(plan, files, sink)
+    checked = check_policies(plan, files, sink, broken)
     return PolicyBundle(content_hash=checked.content_hash, sources=checked.sources,
                         compiled=build_policy_set(checked))

@@ -46,7 +46,9 @@ def _field_info(f: FieldDef) -> FieldInfo:
 class TypingEnv:
     """Built once per compile from the plan (only names and types are read)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, broken: frozenset[tuple[str, str]] = frozenset()) -> None:
+        # (kind, name) of workspace documents that did not build: declared, so never "unknown"
+        self.broken = broken
         self.connector_inputs: Mapping[str, Mapping[str, FieldInfo]] = MappingProxyType({
             c.name: MappingProxyType({f.name: _field_info(f) for f in c.input.fields}) for c in plan.connectors
         })

@@ -145,9 +145,11 @@ def _locate_in(nodes: Sequence[YNode]) -> Callable[[tuple[str, ...], bool], Span
     return locate
 
 
-def load_cases(path: str, text: str, sink: DiagnosticSink, plan: Plan | None = None) -> list[TestCase]:
+def load_cases(path: str, text: str, sink: DiagnosticSink, plan: Plan | None = None,
+               broken: frozenset[tuple[str, str]] = frozenset()) -> list[TestCase]:
     """Read one test file; problems are `policy-test-invalid` diagnostics. With ``plan``, each case's
-    input is also checked against its contracts and schemas (`policy-test-input`)."""
+    input is also checked against its contracts and schemas (`policy-test-input`); names in ``broken``
+    ((kind, name) of documents that did not build) are not reported as unknown."""
     docs = read_yaml(path, text, sink)
     cases: list[TestCase] = []
     for doc in docs:
@@ -173,14 +175,14 @@ def load_cases(path: str, text: str, sink: DiagnosticSink, plan: Plan | None = N
                         seq.span if seq is not None else root.span)
             continue
         for item in seq.items:
-            case = _case(path, item, defaults, defaults_node, sink, plan)
+            case = _case(path, item, defaults, defaults_node, sink, plan, broken)
             if case is not None:
                 cases.append(case)
     return cases
 
 
 def _case(path: str, item: YNode, defaults: Any, defaults_node: YNode | None, sink: DiagnosticSink,
-          plan: Plan | None) -> TestCase | None:
+          plan: Plan | None, broken: frozenset[tuple[str, str]]) -> TestCase | None:
     if not isinstance(item, YMap):
         sink.report("policy-test-invalid", "a test case is a mapping with `name`, `input` and `expect`", item.span)
         return None
@@ -232,7 +234,7 @@ def _case(path: str, item: YNode, defaults: Any, defaults_node: YNode | None, si
                     hint="see docs/policies.md, \"The decision context\"")
         return None
     written = [input_node] + ([defaults_node] if defaults_node is not None else [])
-    if plan is not None and not check_case_input(plan, merged, _locate_in(written), name, sink):
+    if plan is not None and not check_case_input(plan, merged, _locate_in(written), name, sink, broken):
         return None
     return TestCase(path, name, merged, expect, rules, item.span, input_node.span)
 

@@ -8,6 +8,7 @@ single `aios validate` does not need one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aios.diagnostics import Diagnostic, DiagnosticSink
@@ -33,7 +34,10 @@ def read_file_documents(f: SourceFile) -> FileDocuments:
     sink = DiagnosticSink()
     docs: list[SpecDocument] = []
     broken: set[tuple[str, str]] = set()
-    for d in read_yaml(f.path, f.text, sink):
+    read = read_yaml(f.path, f.text, sink)
+    if sink.has_errors:  # YAML gave up on (part of) the file: what it declares may be referenced elsewhere
+        broken |= _declared_names(f.text)
+    for d in read:
         built = build_document(d, sink, allowed_kinds=DOC_KINDS)
         if built is not None:
             docs.append(built)
@@ -43,6 +47,21 @@ def read_file_documents(f: SourceFile) -> FileDocuments:
         if isinstance(kind, YScalar) and name is not None:
             broken.add((str(kind.value), name))
     return FileDocuments(f.text, tuple(docs), frozenset(broken), tuple(sink.items))
+
+
+_TOP_KIND = re.compile(r"^kind:\s*[\"']?([A-Za-z_]+)", re.M)
+_TOP_NAME = re.compile(r"^name:\s*[\"']?([^\s\"'#,{}\[\]]+)", re.M)
+
+
+def _declared_names(text: str) -> set[tuple[str, str]]:
+    """(kind, name) of each `---`-separated document, read line by line from text YAML could not parse,
+    so references to them are not reported as unknown (one syntax error, one diagnostic)."""
+    out: set[tuple[str, str]] = set()
+    for chunk in re.split(r"^---[ \t]*$", text, flags=re.M):
+        kind, name = _TOP_KIND.search(chunk), _TOP_NAME.search(chunk)
+        if kind is not None and name is not None:
+            out.add((kind.group(1), name.group(1)))
+    return out
 
 
 def _broken_name(root: object) -> str | None:
