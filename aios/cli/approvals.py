@@ -6,9 +6,13 @@ import sys
 
 import click
 
+from aios.cli.choices import OneOf
 from aios.cli.common import EXIT_OK
+from aios.cli.output_format import json_option
 from aios.cli.run import _exit_for
 from aios.cli.state import echo_json, errors_as_exits, open_runtime, open_store, short, workspace_option
+from aios.runtime.alerts import Severity
+from aios.runtime.approvals import ApprovalStatus
 
 __all__ = ["approvals_group", "approve", "reject", "alerts_cmd"]
 
@@ -20,23 +24,26 @@ def approvals_group() -> None:
 
 @approvals_group.command("list")
 @click.option("--all", "all_", is_flag=True, help="Include decided approvals.")
+@click.option("--status", type=OneOf([s.value for s in ApprovalStatus], "approval status"),
+              help="Only approvals with this status (implies --all for decided ones).")
 @click.option("--run", "run_id", help="Only this run's approvals.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
-def approvals_list(all_: bool, run_id: str | None, as_json: bool, workspace: str | None) -> None:
+def approvals_list(all_: bool, status: str | None, run_id: str | None, as_json: bool, workspace: str | None) -> None:
     """List pending approvals (with --all, decided ones too)."""
     from aios.runtime import approvals
 
     store = open_store(workspace)
     with store:
-        items = approvals.listing(store.conn, include_decided=all_, run_id=run_id)
+        items = approvals.listing(store.conn, include_decided=all_ or status is not None, run_id=run_id)
+    items = [a for a in items if status is None or a.status.value == status]
     if as_json:
         import dataclasses
 
         echo_json([{**dataclasses.asdict(a), "kind": a.kind.value, "status": a.status.value} for a in items])
         return
     if not items:
-        click.echo("no pending approvals" if not all_ else "no approvals")
+        click.echo("no pending approvals" if not (all_ or status) else "no approvals")
         return
     for a in items:
         who = f" ({', '.join(a.approvers)})" if a.approvers else ""
@@ -62,13 +69,14 @@ def _decide(approval_id: str, approve_: bool, note: str | None, actor: str | Non
         if as_json:
             echo_json({"approval": decided.id, "status": decided.status.value, "by": decided.decided_by})
         sys.exit(EXIT_OK)
-    _exit_for(outcome, as_json)
+    # a rejection did what was asked when its run ends `rejected` (or goes on without a rejected map item)
+    _exit_for(outcome, as_json, expected=("completed",) if approve_ else ("rejected", "completed"))
 
 
 _note = click.option("--note", "-m", help="Why (logged with who and when).")
 _actor = click.option("--as", "actor", help="Who decides (default: the workspace's actor, or $AIOS_ACTOR).")
 _no_resume = click.option("--no-resume", is_flag=True, help="Only record the decision; resume later.")
-_json = click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+_json = json_option("Print the outcome as JSON.")
 
 
 @click.command()
@@ -99,21 +107,32 @@ def reject(approval_id: str, note: str | None, actor: str | None, no_resume: boo
 
 @click.command("alerts")
 @click.option("--all", "all_", is_flag=True, help="Include acknowledged alerts.")
+@click.option("--severity", type=OneOf([s.value for s in Severity], "alert severity"),
+              help="Only alerts of this severity.")
 @click.option("--ack", "ack", type=int, multiple=True, help="Acknowledge the alert with this id (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
-def alerts_cmd(all_: bool, ack: tuple[int, ...], as_json: bool, workspace: str | None) -> None:
-    """Operator alerts: failed runs, failed compensations, opened circuit breakers."""
+def alerts_cmd(all_: bool, severity: str | None, ack: tuple[int, ...], as_json: bool, workspace: str | None) -> None:
+    """Operator alerts: failed runs, failed compensations, opened circuit breakers.
+
+    Acknowledging an alert that does not exist or is acknowledged already is a usage error (exit 2).
+    """
     from aios.runtime import alerts, log
 
     store = open_store(workspace)
     with store:
         if ack:
+            open_ids = {a.id for a in alerts.listing(store.conn)}
+            missing = [str(i) for i in ack if i not in open_ids]
+            if missing:
+                listed = ", ".join(str(i) for i in sorted(open_ids)) or "none"
+                raise click.BadParameter(f"no unacknowledged alert {', '.join(missing)} (unacknowledged: {listed})",
+                                         param_hint="--ack")
             with store.transaction() as conn:
                 for alert_id in ack:
-                    if not alerts.acknowledge(conn, alert_id, log.now_iso()):
-                        click.echo(f"alert {alert_id}: no such unacknowledged alert", err=True)
+                    alerts.acknowledge(conn, alert_id, log.now_iso())
         items = alerts.listing(store.conn, include_acknowledged=all_)
+    items = [a for a in items if severity is None or a.severity.value == severity]
     if as_json:
         echo_json([{"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "severity": a.severity.value,
                     "message": a.message, "created_at": a.created_at, "acknowledged_at": a.acknowledged_at}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
 
 from aios.load.workspace_files import find_workspace_root
 
-__all__ = ["workspace_root", "EXIT_OK", "EXIT_ERRORS", "EXIT_USAGE"]
+__all__ = ["workspace_root", "color_enabled", "EXIT_OK", "EXIT_ERRORS", "EXIT_USAGE"]
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -24,3 +26,11 @@ def workspace_root(path: str | None) -> Path:
     if root is None:
         raise click.UsageError(f"no aios.yaml found in {start.resolve()} or above; run `aios init DIR` to create one")
     return root
+
+
+def color_enabled(explicit: bool | None = None) -> bool:
+    """Colour what goes to standard output? `--color`/`--no-color` when given; otherwise only on a
+    terminal, and never when `NO_COLOR` is set to anything but the empty string (https://no-color.org)."""
+    if explicit is not None:
+        return explicit
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import click
 
 from aios.cli.common import EXIT_ERRORS, EXIT_OK, workspace_root
+from aios.cli.output_format import json_option
 from aios.cli.state import echo_json, errors_as_exits, fail, open_runtime, short, workspace_option
 
 __all__ = ["connectors", "dry_run_command"]
@@ -20,7 +21,7 @@ def connectors() -> None:
 
 
 @connectors.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def connectors_list(as_json: bool, workspace: str | None) -> None:
     """Every connector the workspace can call: side effect, preview, reconcile, compensation, code."""
@@ -53,7 +54,7 @@ def connectors_list(as_json: bool, workspace: str | None) -> None:
 @click.option("--resume", is_flag=True,
               help="Then resume the runs whose every open intent got a definite answer.")
 @click.option("--as", "actor", help="Who is reconciling (logged; default: the workspace's actor).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def connectors_reconcile(run_id: str | None, resume: bool, actor: str | None, as_json: bool,
                          workspace: str | None) -> None:
@@ -67,8 +68,12 @@ def connectors_reconcile(run_id: str | None, resume: bool, actor: str | None, as
     from aios.connectors.reconcile import open_intents, reconcile, resume_answered
 
     root = workspace_root(workspace)
-    if not (storage_dir(root) / "state.db").exists():
-        fail("no state store yet: nothing has run in this workspace")
+    if not (storage_dir(root) / "state.db").exists():  # a fresh workspace: nothing can be left open
+        if as_json:
+            echo_json({"answers": [], "resumed": []})
+        else:
+            click.echo("nothing to reconcile: nothing has run in this workspace yet")
+        sys.exit(EXIT_OK)
     rt = open_runtime(workspace, quiet=as_json, actor=actor)
     with rt, errors_as_exits():
         intents = open_intents(rt, run_id=run_id)
@@ -79,7 +84,7 @@ def connectors_reconcile(run_id: str | None, resume: bool, actor: str | None, as
                    "resumed": [{"run_id": o.run_id, "status": o.status.value, "error": o.error} for o in outcomes]})
         sys.exit(EXIT_OK)
     if not answers:
-        click.echo("no intents without results")
+        click.echo("nothing to reconcile: no side effect is waiting for its result")
         return
     for a in answers:
         i = a.intent
@@ -109,7 +114,10 @@ def dry_run_command(playbook: str, event: Any, as_json: bool, quiet: bool, works
     if result.plan is None:
         click.echo(render_text(result.diagnostics, SourceLines(result.root)), err=True)
         fail(f"the workspace does not compile ({result.errors} error(s)); see `aios validate`")
+    from aios.cli.playbook_arg import playbook_for_event
     from aios.cli.state import ProgressPrinter
+
+    playbook = playbook_for_event(result.plan, root, playbook, event)
 
     printer = None if quiet or as_json else ProgressPrinter()
     with errors_as_exits():

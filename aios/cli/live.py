@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from aios.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, workspace_root
+from aios.cli.output_format import json_option
 from aios.cli.state import EXIT_WAITING, echo_json, fail, storage_dir, workspace_option
 
 __all__ = ["dev", "serve", "emit"]
@@ -168,7 +169,7 @@ def _read_payload(spec: str) -> Any:
 @click.option("--id", "event_id", help="The event id (the de-duplication key; default: derived from type and payload).")
 @click.option("--source", default="cli", show_default=True, help="The event source.")
 @click.option("--queue-only", is_flag=True, help="Only store the event; a running or later `aios serve` processes it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Print the result as JSON.")
 @workspace_option
 def emit(event_type: str, payload_spec: str, event_id: str | None, source: str, queue_only: bool, as_json: bool,
          workspace: str | None) -> None:

@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from aios.cli.choices import OneOf
 from aios.cli.common import EXIT_ERRORS, workspace_root
+from aios.cli.output_format import json_option
 from aios.cli.state import echo_json, errors_as_exits, fail, workspace_option
+from aios.memory.model import DocKind
 
 if TYPE_CHECKING:
     from aios.memory.memory import Memory
@@ -52,7 +55,8 @@ def memory_add(path: Path, workspace: str | None) -> None:
 
 @memory.command("search")
 @click.argument("query", nargs=-1, required=True)
-@click.option("--kind", "kinds", multiple=True, help="Only this kind: record, note, summary, episode (repeatable).")
+@click.option("--kind", "kinds", multiple=True, type=OneOf([k.value for k in DocKind], "kind"),
+              help="Only documents of this kind (repeatable).")
 @click.option("--tag", "tags", multiple=True, help="Only documents with this tag (repeatable: all must match).")
 @click.option("--schema", "schemas", multiple=True, help="Only records of this schema (repeatable).")
 @click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", help="Record field equals value (repeatable).")
@@ -63,7 +67,7 @@ def memory_add(path: Path, workspace: str | None) -> None:
               help="Recency half-life in days (default: memory.half_life_days of aios.yaml).")
 @click.option("--no-recency", is_flag=True, help="Rank by relevance only.")
 @click.option("--cold", is_flag=True, help="Also search archived (cold) log segments.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def memory_search(query: tuple[str, ...], kinds: tuple[str, ...], tags: tuple[str, ...], schemas: tuple[str, ...],
                   fields: tuple[str, ...], since: str | None, until: str | None, limit: int, half_life: float | None,
@@ -110,7 +114,7 @@ def memory_search(query: tuple[str, ...], kinds: tuple[str, ...], tags: tuple[st
 
 
 @memory.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def memory_stats(as_json: bool, workspace: str | None) -> None:
     """How many documents of each kind the index holds, its size and how far it has caught up."""
@@ -164,7 +168,7 @@ def memory_compact(older_than: float | None, workspace: str | None) -> None:
 
 
 @memory.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def memory_verify(as_json: bool, workspace: str | None) -> None:
     """Verify the whole episodic log: archived segments, then the live log from their last hash."""

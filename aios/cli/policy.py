@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from aios.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, workspace_root
+from aios.cli.output_format import format_option, json_option
 from aios.compiler import CompileResult, compile_workspace
 from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
 from aios.diagnostics.render import SourceLines, render_text, summary
@@ -75,8 +76,7 @@ def policy() -> None:
 @click.option("--min-clause-coverage", type=click.FloatRange(0, 100), default=None, metavar="N",
               help="Fail when fewer than N% of clause outcomes (true and false) are seen.")
 @click.option("-k", "select", default=None, metavar="TEXT", help="Only run cases whose name contains TEXT.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
+@format_option("text", "json", help_text="Print the results as JSON.")
 def test_cmd(workspace: str | None, min_coverage: float | None, min_clause_coverage: float | None,
              select: str | None, fmt: str) -> None:
     """Run the cases in policies/*.test.yaml and report rule and clause coverage.
@@ -174,7 +174,7 @@ def _test_json(report: Any, invalid: list[Diagnostic], below: list[str]) -> dict
 @_WORKSPACE
 @click.option("--input", "input_file", required=True, type=click.File("rb"),
               help="A decision context as JSON ('-' reads standard input).")
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON (what the log records).")
+@json_option("Print the decision as JSON (what the log records).")
 @click.option("--source", "show_source", is_flag=True, help="Also print the generated Python of the rules.")
 def eval_cmd(workspace: str | None, input_file: Any, as_json: bool, show_source: bool) -> None:
     """Decide one action and explain the decision.
@@ -233,7 +233,7 @@ def _log_inputs(root: Path, plan: Any) -> list[Any]:
                    "Default: the inputs of every case in policies/*.test.yaml.")
 @click.option("--from-log", "from_log", is_flag=True,
               help="Replay every decision recorded in the episodic log (archived segments included).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when some decision flips.")
 def diff_cmd(workspace: str | None, rev: str, input_files: tuple[str, ...], from_log: bool, as_json: bool,
              exit_code: bool) -> None:

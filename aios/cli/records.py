@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
+from aios.cli.choices import require_known
 from aios.cli.common import EXIT_ERRORS, EXIT_OK, workspace_root
+from aios.cli.output_format import json_option
 from aios.cli.state import echo_json, fail, open_store, short, workspace_option
 
 __all__ = ["records", "log_group"]
+
+
+def _check_schema(schema: str, rs: Any, workspace: str | None) -> None:
+    """An unknown schema name is a usage error with a did-you-mean, not an empty listing. Known: the
+    schemas the workspace declares and those the store holds records of (a schema since removed). When
+    the workspace does not compile, what it declares is not known, so nothing is refused."""
+    stored = [name for name, _ in rs.schemas()]
+    if schema in stored:
+        return
+    from aios.compiler import compile_workspace
+
+    plan = compile_workspace(workspace_root(workspace)).plan
+    if plan is not None:
+        require_known(schema, [*stored, *plan.schema_map], "schema", "SCHEMA")
 
 
 @click.group()
@@ -20,7 +37,7 @@ def records() -> None:
 @records.command("list")
 @click.argument("schema", required=False)
 @click.option("--limit", default=50, show_default=True, help="How many records.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def records_list(schema: str | None, limit: int, as_json: bool, workspace: str | None) -> None:
     """List current records of SCHEMA (without SCHEMA: how many records each schema has)."""
@@ -41,6 +58,7 @@ def records_list(schema: str | None, limit: int, as_json: bool, workspace: str |
                 else:
                     click.echo("no records")
             return
+        _check_schema(schema, rs, workspace)
         items = list(rs.current(schema, limit))
     if as_json:
         echo_json([{"id": r.id, "version": r.version, "data": r.data, "run_id": r.run_id, "step_id": r.step_id,
@@ -59,7 +77,7 @@ def records_list(schema: str | None, limit: int, as_json: bool, workspace: str |
 @click.argument("schema")
 @click.argument("record_id")
 @click.option("--history", is_flag=True, help="Every version, oldest first.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def records_show(schema: str, record_id: str, history: bool, as_json: bool, workspace: str | None) -> None:
     """Show a record's current version (or its whole history) with provenance."""
@@ -68,6 +86,7 @@ def records_show(schema: str, record_id: str, history: bool, as_json: bool, work
     store = open_store(workspace)
     with store:
         rs = RecordStore(store.conn)
+        _check_schema(schema, rs, workspace)
         versions = rs.history(schema, record_id) if history else [v for v in [rs.get(schema, record_id)] if v]
     if not versions:
         fail(f"no {schema} record `{record_id}` (see `aios records list {schema}`)")
@@ -89,7 +108,7 @@ def log_group() -> None:
 
 
 @log_group.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def log_verify(as_json: bool, workspace: str | None) -> None:
     """Check the hash chain of the whole log; say where it breaks. Exit 1 when it does.

@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-from aios.cli.common import EXIT_ERRORS, EXIT_OK
+from aios.cli.choices import OneOf
+from aios.cli.common import EXIT_ERRORS, EXIT_OK, workspace_root
+from aios.cli.output_format import json_option
 from aios.cli.state import (
     EXIT_WAITING,
     echo_json,
@@ -19,13 +21,16 @@ from aios.cli.state import (
     short,
     workspace_option,
 )
+from aios.runtime.runstate import RunStatus
 
 __all__ = ["run", "runs"]
 
+_RUN_STATUSES = tuple(s.value for s in RunStatus)
 
-def _exit_for(outcome: Any, as_json: bool) -> None:
-    from aios.runtime.runstate import RunStatus
 
+def _exit_for(outcome: Any, as_json: bool, *, expected: tuple[str, ...] = ("completed",)) -> None:
+    """Print the outcome; exit 0 when the run ended as ``expected`` (`completed`; after `aios reject`
+    also `rejected`), 3 when it waits for an approval, 1 otherwise."""
     if as_json:
         echo_json({"run_id": outcome.run_id, "status": outcome.status.value, "error": outcome.error,
                    "failed_step": outcome.failed_step, "cost_usd": outcome.cost_usd,
@@ -37,9 +42,10 @@ def _exit_for(outcome: Any, as_json: bool) -> None:
             line += (f" for approval {a.id}: {a.message}\n  approve: aios approve {a.id} --note \"…\"\n"
                      f"  reject:  aios reject {a.id} --note \"…\"")
         elif outcome.error:
-            line += f" at step `{outcome.failed_step}`: {outcome.error}"
+            where = f" at step `{outcome.failed_step}`" if outcome.failed_step else ""
+            line += f"{where}: {outcome.error}"
         click.echo(line)
-    if outcome.status is RunStatus.COMPLETED:
+    if outcome.status.value in expected:
         sys.exit(EXIT_OK)
     sys.exit(EXIT_WAITING if outcome.status is RunStatus.WAITING else EXIT_ERRORS)
 
@@ -66,10 +72,10 @@ def _read_event(spec: str) -> Any:
 
 
 @click.command()
-@click.argument("playbook")
+@click.argument("playbook", metavar="PLAYBOOK|FILE")
 @click.option("--event", "event_file", required=True, metavar="FILE|-",
               help="The triggering event as JSON: {type, id, source, time, payload} or a bare payload.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@json_option("Print the outcome as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress.")
 @click.option("--dry-run", is_flag=True,
               help="Walk the playbook with connector previews instead of side effects; record nothing.")
@@ -77,10 +83,14 @@ def _read_event(spec: str) -> Any:
 def run(playbook: str, event_file: str, as_json: bool, quiet: bool, dry_run: bool, workspace: str | None) -> None:
     """Run PLAYBOOK on an event, durably, until it completes, fails or waits for an approval.
 
+    PLAYBOOK is a playbook's name, or the file declaring it (when the file declares only that one).
+
     The run is recorded before its id is printed; progress goes to stderr. Exit status: 0 completed,
     1 failed, rejected or cancelled, 3 waiting for an approval. With --dry-run, print what would be
     sent where (approvals are assumed given) and exit 0 if the walk completes, 1 if it would fail.
     """
+    from aios.cli.playbook_arg import playbook_for_event
+
     event = _read_event(event_file)
     if dry_run:
         from aios.cli.connectors import dry_run_command
@@ -88,6 +98,7 @@ def run(playbook: str, event_file: str, as_json: bool, quiet: bool, dry_run: boo
         dry_run_command(playbook, event, as_json, quiet, workspace)
     rt = open_runtime(workspace, quiet=quiet or as_json)
     with rt, errors_as_exits():
+        playbook = playbook_for_event(rt.plan, workspace_root(workspace), playbook, event)
         interrupted = rt.store.query("SELECT count(*) FROM runs WHERE status IN ('admitted','running',"
                                      "'compensating') AND (owner IS NULL OR owner != ?)", (rt.owner,))[0][0]
         outcome = rt.start(playbook, event)
@@ -103,9 +114,9 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.option("--status", help="Only runs with this status (running, waiting, completed, failed, …).")
+@click.option("--status", type=OneOf(_RUN_STATUSES, "run status"), help="Only runs with this status.")
 @click.option("--limit", default=30, show_default=True, help="How many runs, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def runs_list(status: str | None, limit: int, as_json: bool, workspace: str | None) -> None:
     """List runs, newest first."""
@@ -129,7 +140,7 @@ def runs_list(status: str | None, limit: int, as_json: bool, workspace: str | No
 
 @runs.command("show")
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole trace as JSON.")
+@json_option("Print the whole trace as JSON.")
 @click.option("--full", is_flag=True, help="Do not shorten inputs and outputs.")
 @workspace_option
 def runs_show(run_id: str, as_json: bool, full: bool, workspace: str | None) -> None:
@@ -149,7 +160,7 @@ def runs_show(run_id: str, as_json: bool, full: bool, workspace: str | None) -> 
 @click.argument("run_id", required=False)
 @click.option("--all", "all_", is_flag=True, help="Resume every interrupted run (and runs whose approval timed out).")
 @click.option("--force", is_flag=True, help="Take over even if another live process claims the run.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@json_option("Print the outcome as JSON.")
 @workspace_option
 def runs_resume(run_id: str | None, all_: bool, force: bool, as_json: bool, workspace: str | None) -> None:
     """Continue a run from its last durable point; completed steps are not executed again."""
@@ -187,7 +198,7 @@ def runs_cancel(run_id: str, note: str | None, actor: str | None, workspace: str
 @runs.command("rerun")
 @click.argument("run_id")
 @click.option("--from", "from_step", required=True, help="The first step to execute again.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@json_option("Print the outcome as JSON.")
 @workspace_option
 def runs_rerun(run_id: str, from_step: str, as_json: bool, workspace: str | None) -> None:
     """Start a new run on the same event, reusing the outputs of steps before --from."""

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from aios.cli.common import workspace_root
+from aios.cli.output_format import json_option
 from aios.cli.state import echo_json, fail, workspace_option
 
 __all__ = ["schedules"]
@@ -30,7 +31,7 @@ def _after(text: str | None) -> dt.datetime:
               help="How many ticks to list per schedule.")
 @click.option("--after", "after", metavar="TIME",
               help="List the ticks after this ISO 8601 time with an offset (default: now).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @workspace_option
 def schedules(count: int, after: str | None, as_json: bool, workspace: str | None) -> None:
     """List the next ticks of every schedule, in each schedule's time zone.

@@ -15,12 +15,15 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, rig
     from rich.console import Console
     from rich.table import Table
 
-    tty = sys.stdout.isatty()
+    from aios.cli.common import color_enabled
+
+    tty, color = sys.stdout.isatty(), color_enabled()
     width = shutil.get_terminal_size((100, 24)).columns if tty else 400
     table = Table(box=box.SIMPLE_HEAD if tty else box.SIMPLE, show_edge=False, pad_edge=False,
-                  header_style="bold" if tty else "")
+                  header_style="bold" if color else "")
     for h in headers:
         table.add_column(h, justify="right" if h in right else "left", no_wrap=not tty, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console(width=width, soft_wrap=not tty, highlight=False, color_system="auto" if tty else None).print(table)
+    Console(width=width, soft_wrap=not tty, highlight=False, color_system="auto" if color else None,
+            no_color=not color).print(table)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from aios import __version__
-from aios.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+from aios.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, color_enabled
+from aios.cli.output_format import format_option
 from aios.compiler import compile_workspace
 from aios.diagnostics import Severity
 from aios.diagnostics.render import (
@@ -27,15 +28,21 @@ _STYLES = {"error": {"fg": "red", "bold": True}, "warning": {"fg": "yellow", "bo
 
 @click.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
-              show_default=True, help="Output format of the diagnostics.")
+@click.option("-w", "--workspace", type=click.Path(file_okay=False), default=None,
+              help="The workspace folder (the same as PATH; default: the nearest one holding aios.yaml).")
+@format_option("text", "json", "sarif", "github", help_text="Print the diagnostics as JSON.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
-@click.option("--color/--no-color", default=None, help="Colour the text output (default: when a terminal).")
-def validate(path: str | None, fmt: str, strict: bool, color: bool | None) -> None:
-    """Check the workspace at PATH (default: the current directory) without running anything.
+@click.option("--color/--no-color", default=None,
+              help="Colour the text output (default: on a terminal, unless NO_COLOR is set).")
+def validate(path: str | None, workspace: str | None, fmt: str, strict: bool, color: bool | None) -> None:
+    """Check the workspace at PATH or -w DIR (default: the nearest one holding aios.yaml) without
+    running anything.
 
     Exit status: 0 clean (warnings allowed unless --strict), 1 errors, 2 usage error.
     """
+    if path is not None and workspace is not None and Path(path).resolve() != Path(workspace).resolve():
+        raise click.UsageError(f"PATH `{path}` and --workspace `{workspace}` name different folders; give one")
+    path = path if path is not None else workspace
     root = Path(path) if path else (find_workspace_root(Path.cwd()) or Path.cwd())
     if path is not None and not root.is_dir():
         click.echo(f"aios: error: no such directory: {path}", err=True)
@@ -56,7 +63,7 @@ def validate(path: str | None, fmt: str, strict: bool, color: bool | None) -> No
         if out:
             click.echo(out)
     else:
-        use_color = sys.stdout.isatty() if color is None else color
+        use_color = color_enabled(color)
 
         def paint(style: str, text: str) -> str:
             return click.style(text, **_STYLES.get(style, {})) if use_color else text  # type: ignore[arg-type]

@@ -133,6 +133,6 @@ def test_nothing_to_reconcile_and_live_runs_are_left_alone(tmp_path: Path, http:
     ok = _child(ws, "start", "ev-4")
     assert ok.returncode == 0, ok.stderr
     out = aios(ws, "connectors", "reconcile")
-    assert out.returncode == 0 and out.stdout.strip() == "no intents without results"
+    assert out.returncode == 0 and out.stdout.strip() == "nothing to reconcile: no side effect is waiting for its result"
 
 
