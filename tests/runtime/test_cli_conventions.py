@@ -206,3 +206,47 @@ def test_reconcile_in_a_workspace_where_nothing_has_run(ws: Path) -> None:
     assert out.stdout.strip() == "nothing to reconcile: nothing has run in this workspace yet"
     assert _json(aios(ws, "connectors", "reconcile", "--json")) == {"answers": [], "resumed": []}
     assert not (ws / ".aios" / "state.db").exists()  # looking created nothing
+
+
+SCHEDULED = """\
+kind: playbook
+name: nightly
+trigger: {schedule: "0 3 * * *"}
+steps:
+  - id: tidy
+    transform: "{{ event.payload }}"
+---
+kind: playbook
+name: weekly
+trigger: {schedule: "0 4 * * mon"}
+steps:
+  - id: tidy
+    transform: "{{ event.payload }}"
+"""
+
+
+def test_run_takes_the_file_declaring_the_playbook(ws: Path) -> None:
+    by_file = aios(ws, "run", "playbooks/flow.yaml", "--event", str(ws / "event.json"), "--json")
+    assert by_file.exit_code == 3, by_file.output  # `flow`, waiting at its gate
+    assert _json(aios(ws, "runs", "list", "--json"))[0]["playbook"] == "flow"
+    dry = aios(ws, "run", str(ws / "playbooks" / "flow.yaml"), "--event", str(ws / "event.json"), "--dry-run")
+    assert dry.exit_code == 0 and "dry run of flow" in dry.stdout
+
+    (ws / "playbooks" / "scheduled.yaml").write_text(SCHEDULED)
+    two = aios(ws, "run", "playbooks/scheduled.yaml", "--event", str(ws / "event.json"))
+    assert two.exit_code == 2 and "declares 2 playbooks; name one: nightly, weekly" in two.stderr
+    (ws / "playbooks" / "only-schema.yaml").write_text("kind: schema\nname: Extra\nfields:\n  x: str\n")
+    none = aios(ws, "run", "playbooks/only-schema.yaml", "--event", str(ws / "event.json"))
+    assert none.exit_code == 2 and "declares no playbook" in none.stderr
+
+
+def test_a_scheduled_playbook_by_hand(ws: Path) -> None:
+    (ws / "playbooks" / "scheduled.yaml").write_text(SCHEDULED)
+    bare = aios(ws, "run", "nightly", "--event", "-", stdin='{"note": "by hand"}')
+    assert bare.exit_code == 1
+    assert "the event has no `type`" in bare.stderr and "schedule.tick" in bare.stderr
+    assert "aios run nightly --event -" in bare.stderr
+    tick = {"type": "schedule.tick", "payload": {"playbook": "nightly", "scheduled_for": "2026-01-05T03:00+00:00"}}
+    done = aios(ws, "run", "nightly", "--event", "-", "--json", stdin=json.dumps(tick))
+    assert done.exit_code == 0, done.output
+    assert _json(done)["status"] == "completed"
