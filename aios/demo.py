@@ -1,26 +1,29 @@
 """`make demo`: the example workspace end to end, offline.
 
-Copies the example workspace into a fresh folder (so its state and the files its connectors write
-never touch the repository), validates it, runs the content pipeline on ``events/lead.json``,
-stops at the approval, approves it, and shows the finished trace and the records written.
+Runs in place in the example workspace (the repository root; its state goes to `.aios/`, the files
+its connectors write to `site/`, `outbox/` and `data/`, all git-ignored), so that afterwards
+`aios runs show <id>`, `aios approvals list`, `aios records list` and `aios memory search …` work from
+the same folder. It validates the workspace, runs the content pipeline on ``events/lead.json``,
+stops at each approval, approves it, and shows the finished trace and the records written.
 
-    python -m aios.demo [--keep]
+Each demo run gives the lead event a fresh id (``lead-2026-0042-demo-<time>``), so running it again
+starts a new run next to the earlier ones instead of being refused or replayed.
+
+    python -m aios.demo [--workspace DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "demo_event"]
 
-_PARTS = ("aios.yaml", "playbooks", "prompts", "policies", "connectors", "events", "knowledge", "schema")
 _NOTES = {"gate": "Scope and budget look right; go ahead.",
           "policy": "Read the draft; fine to go out now."}
 
@@ -36,13 +39,11 @@ def _example_root() -> Path:
     return Path.cwd()
 
 
-def _copy_workspace(src: Path, dst: Path) -> None:
-    for part in _PARTS:
-        p = src / part
-        if p.is_dir():
-            shutil.copytree(p, dst / part, ignore=shutil.ignore_patterns("__pycache__", ".aios"))
-        elif p.is_file():
-            shutil.copy2(p, dst / part)
+def demo_event(root: Path, now: dt.datetime | None = None) -> dict[str, Any]:
+    """``events/lead.json`` with an id of its own for this demo run."""
+    event = json.loads((root / "events" / "lead.json").read_text(encoding="utf-8"))
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%f")
+    return {**event, "id": f"{event.get('id', 'lead')}-demo-{stamp}"}
 
 
 def _connectors(root: Path, plan: Any) -> Any:
@@ -52,8 +53,9 @@ def _connectors(root: Path, plan: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the example workspace end to end.")
-    parser.add_argument("--keep", action="store_true", help="keep the demo folder (its path is printed)")
+    parser = argparse.ArgumentParser(description="Run the example workspace end to end, in place.")
+    parser.add_argument("--workspace", "-w", type=Path, default=None,
+                        help="the workspace to run in (default: the example workspace, the repository root)")
     args = parser.parse_args(argv)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -65,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from aios.runtime.runstate import RunStatus
     from aios.runtime.trace import format_trace, load_trace
 
-    work = Path(tempfile.mkdtemp(prefix="aios-demo-"))
-    _copy_workspace(_example_root(), work)
+    work = (args.workspace or _example_root()).resolve()
 
     _say("1. validate the example workspace")
     result = compile_workspace(work)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  note: retrieval unavailable ({err})")
 
     _say("2. run content-pipeline on events/lead.json")
-    event = json.loads((work / "events" / "lead.json").read_text(encoding="utf-8"))
+    event = demo_event(work)
     rt = Runtime(plan, work, connectors=_connectors(work, plan), progress=ProgressPrinter(err=False),
                  retriever=retriever,
                  actor="operator")
@@ -125,10 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         if published:
             print(f"  published: {', '.join(published)}")
 
-    if args.keep:
-        print(f"\nThe demo workspace is kept at {work}; try `aios runs show {outcome.run_id} -w {work}`.")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    where = "" if work == Path.cwd().resolve() else f" -w {work}"
+    _say("next")
+    print(f"The workspace's state is kept in {work / '.aios'}; try (with .venv/bin on your PATH):")
+    print(f"  aios runs show {outcome.run_id}{where}")
+    print(f"  aios records list{where}")
+    print(f"  aios approvals list --all{where}")
+    print(f"  aios memory search \"heat pump series\"{where}")
     return 0 if outcome.status is RunStatus.COMPLETED else 1
 
 
