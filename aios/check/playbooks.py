@@ -264,7 +264,9 @@ class _PlaybookChecker:
     def scope_names(self, shapes: dict[str, Shape]) -> dict[str, Shape]:
         payload = self.pctx.schemas.get(self.pb.trigger.payload) if self.pb.trigger.payload else None
         step_members: dict[str, Shape] = {
-            s.id: ObjShape(f"step `{s.id}`", {"output": shapes.get(s.id, ANY_SHAPE), "status": FieldShape(_STR)})
+            s.id: ObjShape(f"step `{s.id}`", {"output": shapes.get(s.id, ANY_SHAPE), "status": FieldShape(_STR),
+                                              # a map step: what happened to each item (docs/runtime.md)
+                                              **({"results": ANY_SHAPE} if s.map is not None else {})})
             for s in self.pb.steps
         }
         record_members: dict[str, Shape] = {n: RecordShape(r) for n, r in self.pctx.schemas.items()}

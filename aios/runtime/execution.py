@@ -25,7 +25,7 @@ from aios.errors import PolicyError, RunError
 from aios.models.adapter import ModelError, ModelRequest, Usage
 from aios.plan.plan import Plan, RetryPolicy, SideEffect, Step, StepKind, Template, TValue, Variant
 from aios.plan.types import RecordType
-from aios.runtime import alerts, approvals, compensation, effect_keys, log
+from aios.runtime import alerts, approvals, compensation, effect_keys, log, map_step
 from aios.runtime.approvals import Approval, ApprovalKind, ApprovalStatus
 from aios.runtime.breaker import CircuitOpen
 from aios.runtime.commits import Commit, Entry, backoff_delay, compact
@@ -34,6 +34,8 @@ from aios.runtime.outcome import Progress, RunOutcome
 from aios.runtime.policy_gate import Effect, PolicyGate, RunFacts, Verdict, denial_text
 from aios.runtime.records import RecordInvalid
 from aios.runtime.runstate import RunState, RunStatus, StepStatus, T
+from aios.runtime.step_signals import StepFailure as _StepFailure
+from aios.runtime.step_signals import Wait as _Wait
 from aios.runtime.templates import TemplateFailed
 from aios.runtime.validation import validate_record
 
@@ -44,32 +46,12 @@ __all__ = ["Execution", "Admission"]
 
 
 
-class _Wait(Exception):
-    def __init__(self, approval: Approval | None = None, request: dict[str, Any] | None = None) -> None:
-        super().__init__("waiting for approval")
-        self.approval = approval
-        self.request = request
-
-
 class _Cancelled(Exception):
     pass
 
 
 class _Lost(Exception):
     """Another process took the run over (``runs resume --force``): stop without writing."""
-
-
-class _StepFailure(Exception):
-    """``detail``: what the step's ``step.failed`` entry carries besides the error (a deny's decision)."""
-
-    def __init__(self, message: str, *, transient: bool = False, attempts: int = 1, rejected: bool = False,
-                 detail: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-        self.attempts = attempts
-        self.rejected = rejected
-        self.detail = detail
 
 
 class _JsonDict(dict[str, Any]):
@@ -125,6 +107,8 @@ class Execution:
                 continue
             if st.status is StepStatus.COMPLETED:
                 self.steps_ctx[s.id] = {"output": st.output, "status": "completed"}
+                if s.kind is StepKind.MAP:
+                    self.steps_ctx[s.id]["results"] = map_step.results_view(st.output, st.item_statuses)
                 if s.kind is StepKind.BRANCH and s.branch is not None and isinstance(st.output, dict):
                     self._mark_untaken(s, bool(st.output.get("value")))
             elif st.status is StepStatus.SKIPPED:
@@ -423,7 +407,7 @@ class Execution:
                 done = self._effect_done(step.connector, key, step, None, out) if effect else None
                 self._complete(i, step, inp=inp, out=out, t0=t0, pre=pre, dec=dec, effect=effect, key=key, work=done)
         elif k is StepKind.MAP:
-            self._map(i, step, t0)
+            map_step.run_map(self, i, step, t0)
         else:  # pragma: no cover - the enum is closed
             raise _StepFailure(f"unknown step kind {k}")
 
@@ -641,50 +625,6 @@ class Execution:
                 alerts.raise_alert(conn, run_id=self.state.run_id, step_id=step.id, severity=alerts.Severity.WARNING,
                                    message=f"circuit opened for connector `{name}` after repeated failures",
                                    at=log.now_iso())
-
-    def _map(self, i: int, step: Step, t0: float) -> None:
-        m = step.map
-        assert m is not None
-        items = self.renderer.template(_expr(m.over), self.ctx)
-        if not isinstance(items, list):
-            raise _StepFailure(f"map over `{m.over.source}` gave {type(items).__name__}, not a list")
-        if len(items) > m.max_items:
-            raise _StepFailure(f"map over {len(items)} items exceeds max_items {m.max_items}")
-        ss = self.state.step(step.id)
-        outputs: list[Any] = []
-        any_effect = False
-        for idx, item in enumerate(items):
-            if idx in ss.items:
-                outputs.append(ss.items[idx])
-                continue
-            ctx = {**self.ctx, m.item: item}
-            work: Callable[[sqlite3.Connection, str], None] | None = None
-            if m.kind is StepKind.AGENT:
-                assert m.agent is not None
-                inp, out, dec, cost, _ = self._agent_call(step, m.agent, m.input, ctx, f"{step.id}#{idx}",
-                                                          m.output_schema)
-                body = compact({"i": idx, "in": inp, "dec": dec, "out": out, "cost": cost})
-            elif m.kind is StepKind.CONNECTOR:
-                assert m.connector is not None
-                inp, out, dec, key, effect = self._connector_call(step, m.connector, m.input, m.idempotency_key,
-                                                                  ctx, idx)
-                effect = effect and self.dedup is None  # a dedupe reuses an earlier call's effect
-                any_effect = any_effect or effect
-                body = compact({"i": idx, "in": inp, "dec": dec, "out": out, "key": key,
-                                 "effect": True if effect else None, "dedup": self.dedup})
-                if effect:
-                    self.state.effects.append((step.id, idx))
-                    work = self._effect_done(m.connector, key, step, idx, out)
-            else:
-                out = self.renderer.value(m.transform if m.transform is not None else m.input, ctx)
-                if m.output_schema:
-                    out = self._validated(m.output_schema, out, "map item")
-                outputs.append(out)
-                continue
-            self.commit(Commit([(step.id, T.ITEM_COMPLETED, body)], work=work, check_cancel=not body.get("effect")))
-            ss.items[idx] = out
-            outputs.append(out)
-        self._complete(i, step, inp={"items": len(items)}, out=outputs, t0=t0)
 
     # -- waiting, failing, compensating ------------------------------------------------------------
 

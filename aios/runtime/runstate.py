@@ -63,6 +63,7 @@ class T:
     STEP_FAILED = "step.failed"
     ITEM_INTENT = "item.intent"
     ITEM_COMPLETED = "item.completed"
+    ITEM_REJECTED = "item.rejected"
     APPROVAL_DECIDED = "approval.decided"
     COMP_INTENT = "compensation.intent"
     COMP_COMPLETED = "compensation.completed"
@@ -113,6 +114,8 @@ class StepState:
     error: str | None = None
     items: dict[int, Any] = field(default_factory=dict)  # map items completed: index -> output
     item_intents: dict[int, tuple[Any, str]] = field(default_factory=dict)  # index -> (input, key)
+    item_results: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> a rejected item's result
+    item_statuses: list[dict[str, Any]] | None = None  # a completed map step's per-item statuses
     reused_from: str | None = None
 
 
@@ -169,6 +172,7 @@ class RunState:
             st.output = b.get("out")
             st.input = b.get("in", st.input)
             st.reused_from = b.get("from")
+            st.item_statuses = b.get("items")
             for ref in b.get("rec", ()):
                 rv = records.get(ref["schema"], ref["id"], ref["v"])
                 if rv is not None:
@@ -208,6 +212,11 @@ class RunState:
             self.step(sid).items[int(b["i"])] = b.get("out")
             if b.get("effect"):
                 self.effects.append((sid, int(b["i"])))
+        elif e.type == T.ITEM_REJECTED:
+            assert sid is not None
+            st = self.step(sid)
+            st.items[int(b["i"])] = None
+            st.item_results[int(b["i"])] = {k: v for k, v in b.items() if k != "i"}
         elif e.type == T.COMP_INTENT:
             assert sid is not None
             target = (sid, b.get("i"))

@@ -31,6 +31,7 @@ class StepTrace:
     records: list[dict[str, Any]] = field(default_factory=list)
     compensation: list[dict[str, Any]] = field(default_factory=list)
     items: int = 0
+    rejected_items: list[dict[str, Any]] = field(default_factory=list)  # map items a human (or a timeout) refused
     error: str | None = None
     note: str | None = None  # skip reason, reuse origin, variant
     first_seq: int = 0
@@ -136,6 +137,8 @@ def _fold(st: StepTrace, e: LogEntry) -> None:
         st.decision = b.get("dec") or (b.get("write") or {}).get("dec") or st.decision  # a deny's decision
     elif t == T.ITEM_COMPLETED:
         st.items += 1
+    elif t == T.ITEM_REJECTED:
+        st.rejected_items.append({k: v for k, v in b.items() if k != "status"})
     elif t in (T.COMP_INTENT, T.COMP_COMPLETED, T.COMP_FAILED):
         st.compensation.append({"type": t.split(".")[1], "at": e.at, **b})
 
@@ -161,7 +164,10 @@ def format_trace(trace: RunTrace, width: int = 110) -> str:
         out.append(f"  error: {trace.error}")
     for i, s in enumerate(trace.steps, 1):
         ms = f"{s.ms:.1f} ms" if s.ms is not None else ""
-        out.append(f"\n{i:>2}. {s.step_id}  [{s.status}]  {ms}" + (f"  ({s.note})" if s.note else ""))
+        note = s.note
+        if s.rejected_items:
+            note = (f"{note}; " if note else "") + f"{s.items} items completed, {len(s.rejected_items)} rejected"
+        out.append(f"\n{i:>2}. {s.step_id}  [{s.status}]  {ms}" + (f"  ({note})" if note else ""))
         if s.decision and s.decision.get("effect") == "deny":
             out.append(f"    decision: {_short(denial_text(s.decision), max(width, 300))}")
         elif s.decision:
@@ -192,6 +198,8 @@ def format_trace(trace: RunTrace, width: int = 110) -> str:
         for comp in s.compensation:
             detail = comp.get("out") or comp.get("error") or comp.get("in")
             out.append(f"    compensation {comp['type']}: {comp.get('connector')} {_short(detail, width)}")
+        for r in s.rejected_items:
+            out.append(f"    item {r.get('i')}: rejected: {_short(r.get('reason') or '', width)}")
         if s.error:
             out.append(f"    error: {s.error}")
     return "\n".join(out)
