@@ -24,6 +24,10 @@ _ALL: tuple[Code, ...] = (
     Code("yaml-duplicate-key", "error", "load", "A mapping has the same key twice."),
     Code("yaml-tab", "error", "load", "A tab character is used for indentation."),
     Code("yaml-indent", "error", "load", "Indentation does not line up with the enclosing block."),
+    Code("yaml-too-large", "error", "load", "A YAML file is larger than the limit (2 MiB)."),
+    Code("yaml-too-deep", "error", "load", "YAML collections are nested deeper than the limit (64 levels)."),
+    Code("yaml-alias-limit", "error", "load",
+         "Aliases expand to more nodes than the limit (10 000 per file), or an alias refers to itself."),
     Code("file-unreadable", "error", "load", "A workspace file cannot be read or is not UTF-8."),
     Code("workspace-missing", "error", "load", "No aios.yaml was found at the workspace root."),
     # --- spec: document shapes ---------------------------------------------------------------

@@ -17,7 +17,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
 from aios.diagnostics import DiagnosticSink, Related
+from aios.limits import MAX_YAML_DEPTH
 from aios.load.nodes import Scalar, YDocument, YMap, YNode, YScalar, YSeq
+from aios.load.yaml_limits import TOO_DEEP_HINT, check_size, needs_scan, scan_events, too_deep_message
 from aios.span import Span
 
 __all__ = ["read_yaml"]
@@ -83,17 +85,26 @@ def _scalar(node: ScalarNode) -> Scalar:
 
 
 class _Builder:
+    """Nodes from the composed tree. Depth is checked here too: a file too small to be scanned
+    (`aios.load.yaml_limits`) may still nest a little beyond the limit; ``refused`` then says so."""
+
     def __init__(self, file: str, sink: DiagnosticSink) -> None:
         self.file = file
         self.sink = sink
-        self._depth = 0
+        self.refused = False
+        self._depth = 0  # collections open around the node being built
 
     def build(self, node: Node) -> YNode:
+        if isinstance(node, ScalarNode):
+            return self._build(node)
         self._depth += 1
         try:
-            if self._depth > 200:
-                self.sink.report("yaml-syntax", "YAML nesting is too deep (more than 200 levels)",
-                                 _span(self.file, node))
+            if self._depth > MAX_YAML_DEPTH:
+                if not self.refused:
+                    mark = node.start_mark
+                    self.sink.report("yaml-too-deep", too_deep_message(),
+                                     Span.point(self.file, mark.line, mark.column), hint=TOO_DEEP_HINT)
+                self.refused = True
                 return YScalar(None, _span(self.file, node))
             return self._build(node)
         finally:
@@ -112,8 +123,8 @@ class _Builder:
             for k, v in node.value:
                 if isinstance(k, ScalarNode) and k.value == "<<" and not k.style and isinstance(v, MappingNode):
                     merged = self.build(v)
-                    assert isinstance(merged, YMap)
-                    merges.append(merged)  # merged keys only fill in what the mapping does not set
+                    if isinstance(merged, YMap):  # else refused as too deep (and reported)
+                        merges.append(merged)  # merged keys only fill in what the mapping does not set
                     continue
                 if not isinstance(k, ScalarNode):
                     self.sink.report("yaml-syntax", "mapping keys must be plain scalars, not collections",
@@ -223,12 +234,19 @@ def read_yaml(file: str, text: str, sink: DiagnosticSink) -> list[YDocument]:
     Valid files go through the fast parser; a file with an error is parsed again by ruamel's pure
     round-trip parser, whose messages and marks the classification below is written against.
     """
+    if not check_size(file, text, sink):
+        return []
+    scanned = needs_scan(text)
+    if scanned and not scan_events(file, _fast_yaml(), text, sink):
+        return []  # too deep for the composer, or an alias bomb: refused before composing
     lines = text.splitlines()
     try:
         nodes = list(_fast_yaml().compose_all(io.StringIO(text)))
     except (YAMLError, ValueError, UnicodeError):
         nodes = None
     if nodes is None:
+        if not scanned and not scan_events(file, _fast_yaml(), text, sink):
+            return []  # a nesting problem before the syntax error: the pure parser would recurse into it
         return _read_slow(file, text, lines, sink)
     return _build_documents(file, nodes, sink)
 
@@ -279,4 +297,4 @@ def _build_documents(file: str, nodes: list[Node], sink: DiagnosticSink) -> list
             sink.report("yaml-syntax", "YAML nesting is too deep", _span(file, node))
             continue
         docs.append(YDocument(file, i, root, root.span))
-    return docs
+    return [] if builder.refused else docs

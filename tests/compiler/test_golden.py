@@ -47,4 +47,9 @@ def test_every_compiler_code_is_covered() -> None:
         for line in parse_case(c).expect:
             expected.add(line.rsplit(" ", 1)[-1])
     stage_codes = {name for name, code in CODES.items() if code.stage in ("load", "spec", "check")}
-    assert stage_codes - expected == set()
+    assert stage_codes - expected - COVERED_ELSEWHERE.keys() == set()
+
+
+COVERED_ELSEWHERE = {
+    "yaml-too-large": "tests/compiler/test_hostile_files.py: a case file over 2 MiB would not be readable",
+}
