@@ -19,6 +19,8 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from aios.diagnostics import DiagnosticSink
+from aios.durations import UNIT_SECONDS, duration_seconds, too_long_message
+from aios.limits import MAX_INT_DIGITS
 from aios.policy import ast
 from aios.policy.currencies import CURRENCIES
 from aios.policy.decision import Effect
@@ -54,13 +56,12 @@ def _cache_file() -> str | bool:
 
 _STATEMENT_START = re.compile(r"^[ \t]*(rule|policy|default)\b", re.MULTILINE)
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
 
 def parse_duration(text: str) -> float:
-    """``2h30m`` -> 9000.0 seconds."""
-    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
+    """``2h30m`` -> 9000.0 seconds (unbounded; the parser refuses literals beyond the limit)."""
+    return float(sum(int(n) * UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
 
 
 def parse_rules(path: str, text: str, sink: DiagnosticSink) -> ast.PolicyFile:
@@ -217,8 +218,25 @@ class _ToAst(Transformer[Token, Any]):
     def approvers(self, meta: Any, children: list[Any]) -> tuple[str, ...]:
         return tuple(self._string(c) or "" for c in children)
 
-    def timeout(self, meta: Any, children: list[Any]) -> float:
-        return parse_duration(str(children[0]))
+    def timeout(self, meta: Any, children: list[Any]) -> float | None:
+        return self._duration(children[0], "without a `timeout`, an approval waits until someone decides")
+
+    def _duration(self, tok: Token, hint: str | None = None) -> float | None:
+        """Seconds of a duration literal; None (reported) beyond `MAX_DURATION_DAYS`."""
+        seconds = duration_seconds(str(tok))
+        if seconds is None:
+            self.sink.report("rule-invalid-literal", too_long_message(str(tok)), self._tspan(tok), hint=hint)
+        return seconds
+
+    def _number(self, text: str, tok: Token, what: str) -> int | float:
+        """A number literal's value; 0 (reported) when its integer part is longer than `MAX_INT_DIGITS`."""
+        digits = len(text.split(".")[0])
+        if digits > MAX_INT_DIGITS:
+            self.sink.report("rule-invalid-literal",
+                             f"this {what} has {digits} digits, longer than the limit of {MAX_INT_DIGITS} digits",
+                             self._tspan(tok))
+            return 0
+        return float(text) if "." in text else int(text)
 
     def _string(self, tok: Token | None) -> str | None:
         if tok is None:
@@ -281,13 +299,13 @@ class _ToAst(Transformer[Token, Any]):
     def number(self, meta: Any, children: list[Any]) -> ast.Literal:
         (tok,) = children
         text = str(tok)
-        return self._lit(ast.LitKind.NUMBER, float(text) if "." in text else int(text), tok)
+        return self._lit(ast.LitKind.NUMBER, self._number(text, tok, "number"), tok)
 
     def money(self, meta: Any, children: list[Any]) -> ast.Literal:
         (tok,) = children
         text = str(tok)
         amount_text, currency = text[:-3].strip(), text[-3:]
-        amount: int | float = float(amount_text) if "." in amount_text else int(amount_text)
+        amount = self._number(amount_text, tok, "amount")
         if currency not in CURRENCIES:
             import difflib
 
@@ -301,7 +319,8 @@ class _ToAst(Transformer[Token, Any]):
 
     def duration(self, meta: Any, children: list[Any]) -> ast.Literal:
         (tok,) = children
-        return self._lit(ast.LitKind.DURATION, dt.timedelta(seconds=parse_duration(str(tok))), tok)
+        seconds = self._duration(tok)
+        return self._lit(ast.LitKind.DURATION, dt.timedelta(seconds=seconds or 0), tok)
 
     def date(self, meta: Any, children: list[Any]) -> ast.Literal:
         (tok,) = children

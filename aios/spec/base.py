@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-__all__ = ["Doc", "Name", "DottedName", "EventType", "SchemaName", "StepId", "FieldSpec", "FieldsSpec", "RetrySpec"]
+from aios.durations import duration_seconds, too_long_message
+
+__all__ = ["Doc", "Name", "DottedName", "EventType", "SchemaName", "StepId", "Duration", "FieldSpec", "FieldsSpec",
+           "RetrySpec"]
 
 
 class Doc(BaseModel):
@@ -21,6 +24,16 @@ DottedName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*(
 EventType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$", max_length=200)]
 SchemaName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=80)]
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)]
+
+
+def _duration_in_range(text: str) -> str:
+    if duration_seconds(text) is None:
+        raise ValueError(too_long_message(text))
+    return text
+
+
+Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(s|m|h|d)$"), AfterValidator(_duration_in_range)]
+"""``30s``, ``15m``, ``2h``, ``3d``: at most `aios.limits.MAX_DURATION_DAYS`."""
 
 
 class FieldSpec(Doc):

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from aios.spec.base import Doc, DottedName, EventType, Name, RetrySpec, SchemaName, StepId
+from aios.limits import MAX_DURATION_DAYS
+from aios.spec.base import Doc, DottedName, Duration, EventType, Name, RetrySpec, SchemaName, StepId
 
 __all__ = [
     "PlaybookDoc", "StepDoc", "TriggerSpec", "WriteSpec", "RetrieveSpec", "GateSpec", "BranchSpec",
@@ -41,13 +42,13 @@ class RetrieveSpec(Doc):
     query: str
     top_k: int = Field(default=5, ge=1, le=100)
     filter: dict[str, Any] = {}
-    half_life_days: float | None = Field(default=None, gt=0)
+    half_life_days: float | None = Field(default=None, gt=0, le=MAX_DURATION_DAYS)
 
 
 class GateSpec(Doc):
     message: str
     approvers: list[str] = []
-    timeout: str | None = Field(default=None, pattern=r"^[0-9]+(s|m|h|d)$")
+    timeout: Duration | None = None
     on_timeout: Literal["reject", "approve"] = "reject"
 
 
@@ -95,7 +96,7 @@ class StepDoc(Doc):
     writes: SchemaName | WriteSpec | None = None
     idempotency_key: str | None = None
     on_failure: OnFailureSpec | None = None
-    timeout: str | None = Field(default=None, pattern=r"^[0-9]+(s|m|h|d)$")
+    timeout: Duration | None = None
 
     def kinds(self) -> list[str]:
         return [k for k in STEP_KINDS if getattr(self, k) is not None]

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from aios.durations import MAX_DURATION_SECONDS
+from aios.limits import MAX_DURATION_DAYS
 from aios.spec.base import Doc, Name
 
 __all__ = ["WorkspaceDoc", "ModelRouteSpec", "SecretSpec", "MemorySpec", "RuntimeSpec"]
@@ -27,7 +29,7 @@ class ModelRouteSpec(Doc):
     api_key: str | None = Field(default=None, description="name of a secret in `secrets`")
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0, le=MAX_DURATION_SECONDS)
     max_retries: int = Field(default=2, ge=0, le=10)
     input_cost_per_1k: float | None = Field(default=None, ge=0)
     output_cost_per_1k: float | None = Field(default=None, ge=0)
@@ -35,16 +37,16 @@ class ModelRouteSpec(Doc):
 
 class MemorySpec(Doc):
     knowledge_dir: str = "knowledge"
-    half_life_days: float = Field(default=90.0, gt=0)
-    cold_after_days: float = Field(default=30.0, gt=0)
+    half_life_days: float = Field(default=90.0, gt=0, le=MAX_DURATION_DAYS)
+    cold_after_days: float = Field(default=30.0, gt=0, le=MAX_DURATION_DAYS)
     embedding: str | None = Field(default=None, description="model route used for vector ranking")
 
 
 class RuntimeSpec(Doc):
     max_cost_usd_per_run: float | None = Field(default=None, ge=0)
-    step_timeout_s: float = Field(default=300.0, gt=0)
+    step_timeout_s: float = Field(default=300.0, gt=0, le=MAX_DURATION_SECONDS)
     actor: str = "operator"
-    timezone: str = Field(default="UTC", description="IANA time zone in which policies read `now` and schedules tick")
+    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone in which policies read `now` and schedules tick")
 
 
 class WorkspaceDoc(Doc):

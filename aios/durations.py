@@ -1,0 +1,34 @@
+"""Duration literals (``30m``, ``2h30m``, ``7d``) read within range, for rules and YAML alike.
+
+A duration longer than `MAX_DURATION_DAYS` is refused where it is written: later it would become a
+``timedelta`` (which stops at 999 999 999 days) or be added to a date-time (which stops at year 9999),
+and fail with an ``OverflowError`` at run time, in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aios.limits import MAX_DURATION_DAYS
+
+__all__ = ["UNIT_SECONDS", "MAX_DURATION_SECONDS", "duration_seconds", "too_long_message"]
+
+UNIT_SECONDS: dict[str, float] = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86400
+_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_MAX_PART_DIGITS = 12  # 10**12 ms is already 31 years; longer numbers are out of range unread
+
+
+def duration_seconds(text: str) -> float | None:
+    """``2h30m`` -> 9000.0 seconds; None when the duration is longer than `MAX_DURATION_DAYS`."""
+    total = 0.0
+    for number, unit in _PART.findall(text):
+        if len(number.lstrip("0")) > _MAX_PART_DIGITS:
+            return None
+        total += int(number) * UNIT_SECONDS[unit]
+    return total if total <= MAX_DURATION_SECONDS else None
+
+
+def too_long_message(text: str) -> str:
+    shown = text if len(text) <= 40 else text[:20] + "…" + text[-8:]
+    return f"the duration `{shown}` is longer than the limit of {MAX_DURATION_DAYS} days"
