@@ -1,18 +1,22 @@
 """Render diagnostics. This is the only place that turns them into text, JSON, SARIF or annotations.
 
-Positions are 1-based in every output format.
+Positions are 1-based in every output format. Text and GitHub annotations show control characters
+from the input (NUL, ESC and the rest of C0 and C1, DEL, bidirectional overrides, lone surrogates)
+escaped, as ``\x1b`` or ``\u202e``, so a file cannot colour, rewrite or split what the terminal or the
+CI log shows; JSON and SARIF carry the exact text, which `json.dumps` escapes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aios.diagnostics.codes import CODES
 from aios.diagnostics.diagnostic import Diagnostic, Severity
 
-__all__ = ["SourceLines", "render_text", "render_json", "render_sarif", "render_github", "summary"]
+__all__ = ["SourceLines", "render_text", "render_json", "render_sarif", "render_github", "summary", "visible"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 DOCS_URI = "https://github.com/aios-dev/aios/blob/main/docs/diagnostics.md"
@@ -38,6 +42,39 @@ class SourceLines:
             lines = text.splitlines()
             self._cache[file] = lines
         return lines[index] if 0 <= index < len(lines) else None
+
+
+_CONTROLS = r"\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_CONTROL = re.compile(f"[{_CONTROLS}]")  # everything but line breaks
+_CONTROL_OR_BREAK = re.compile(f"[{_CONTROLS}\\n\\r]")
+_MAX_SHOWN = 200  # a longer source line is cut around the span, with `…` where it was cut
+_CONTEXT = 60
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str, *, newlines: bool = False) -> str:
+    """``text`` with control characters escaped (``newlines=True`` leaves ``\\n`` and ``\\r`` alone)."""
+    pattern = _CONTROL if newlines else _CONTROL_OR_BREAK
+    return pattern.sub(_escape_char, text) if pattern.search(text) else text
+
+
+def _excerpt(src: str, col: int, width: int) -> tuple[str, int, int]:
+    """The source line as shown (tabs as one space, control characters escaped, a long line cut
+    around the span) with the column and width of the caret in it."""
+    line = src.expandtabs(1)
+    width = min(width, _MAX_SHOWN)
+    start, stop = 0, len(line)
+    if len(line) > _MAX_SHOWN:
+        start = max(0, col - _CONTEXT)
+        stop = min(len(line), col + width + _CONTEXT)
+    head = ("…" if start > 0 else "") + visible(line[start:col])
+    marked = visible(line[col:col + width])
+    tail = visible(line[col + width:stop]) + ("…" if stop < len(line) else "")
+    return head + marked + tail, len(head), max(1, len(marked))
 
 
 def _counts(diags: Sequence[Diagnostic]) -> tuple[int, int]:
@@ -70,21 +107,22 @@ def render_text(
     for d in diags:
         sev = paint(d.severity.value, d.severity.value)
         code = paint("code", f"[{d.code}]")
+        message = visible(d.message)
         if d.span is None:
-            out.append(f"aios: {sev}: {d.message} {code}")
+            out.append(f"aios: {sev}: {message} {code}")
         else:
-            out.append(f"{d.span.show()}: {sev}: {d.message} {code}")
+            out.append(f"{visible(d.span.show())}: {sev}: {message} {code}")
             src = sources.line(d.span.file, d.span.line)
             if src is not None:
                 width = (d.span.end_col - d.span.col) if d.span.end_line == d.span.line else len(src) - d.span.col
                 width = max(1, min(width, max(1, len(src) - d.span.col)))
-                shown = src.expandtabs(1)
+                shown, at, wide = _excerpt(src, d.span.col, width)
                 out.append(f"    {shown}")
-                out.append("    " + " " * d.span.col + paint("caret", "^" + "~" * (width - 1)))
+                out.append("    " + " " * at + paint("caret", "^" + "~" * (wide - 1)))
         for rel in d.related:
-            out.append(f"  {rel.span.show()}: note: {rel.message}")
+            out.append(f"  {visible(rel.span.show())}: note: {visible(rel.message)}")
         if d.hint:
-            out.append(f"  hint: {d.hint}")
+            out.append(f"  hint: {visible(d.hint)}")
     return "\n".join(out)
 
 
@@ -190,7 +228,7 @@ def render_sarif(diags: Sequence[Diagnostic], version: str) -> str:
 
 
 def _gh_escape_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible(s, newlines=True).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _gh_escape_prop(s: str) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from aios.compiler import CompileCache, CompileResult, compile_sources
 from aios.diagnostics import Diagnostic, DiagnosticSink, Severity
-from aios.diagnostics.render import SourceLines, render_text, summary
+from aios.diagnostics.render import SourceLines, render_text, summary, visible
 from aios.live.console import Console
 from aios.live.current import CurrentPlan
 from aios.load.workspace_files import WORKSPACE_FILE, WorkspaceSources, discover
@@ -223,7 +223,12 @@ class Reloader:
                                    if old_fp.get(p) != snap.fingerprint.get(p)))
             if not changed:
                 return None
-            result = self._compile(snap)
+            try:
+                result = self._compile(snap)
+            except Exception:  # a compiler bug: the disk is not known to be good, so the live plan is stale
+                self._fingerprint = snap.fingerprint  # (and going back to the good files is a change)
+                self.current.mark_stale()
+                raise
             self._fingerprint = snap.fingerprint
             previous = self.current.plan.content_hash
             modules: tuple[str, ...] = ()
@@ -248,6 +253,18 @@ class Reloader:
             self.on_report(report)
         return report
 
+    def reload_reporting_failures(self) -> ReloadReport | None:
+        """`reload` for the watcher: an unexpected exception (a bug; user errors are diagnostics) is
+        printed and ends only this reload, never `aios dev`; `reload` has marked the live plan stale."""
+        try:
+            return self.reload()
+        except Exception as err:
+            if self.console is not None:
+                live = f"; live plan {self.current.plan.content_hash[:12]} is STALE" if self.current else ""
+                self.console.line(f"reload failed: {type(err).__name__}: {visible(str(err))[:500]}{live} "
+                                  "(a bug in aios: please report it with the change that caused it)")
+            return None
+
     def _announce(self, report: ReloadReport, texts: dict[str, str]) -> None:
         if self.console is None:
             return
@@ -262,11 +279,7 @@ class Reloader:
         """Reload on every change until ``stop`` is set (blocking; run it on a thread)."""
 
         def on_change() -> bool:
-            try:
-                self.reload()
-            except Exception as err:  # never let one bad reload end `aios dev`
-                if self.console is not None:
-                    self.console.line(f"reload failed: {type(err).__name__}: {err}")
+            self.reload_reporting_failures()
             return True
 
         self._watch_loop(stop, on_change)
