@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,12 +68,10 @@ def embed_request(request: EmbeddingRequest, adapter: ModelAdapter) -> Embedding
 
 
 def _remote(request: EmbeddingRequest, adapter: ModelAdapter) -> EmbeddingResult:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
+    from aios.models.litellm_loader import load_litellm
     from aios.models.remote import RETRY, ProviderRetries
 
-    litellm.suppress_debug_info = True  # no "Give Feedback" banner on stdout for every failed call
+    litellm = load_litellm()  # quiet: no banner, no log lines of its own
     _build_response_types(litellm)
 
     route = request.route

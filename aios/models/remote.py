@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import random
 import re
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +100,8 @@ class ProviderRetries:
             raise ModelError(f"{self.route.model}: {type(err).__name__}: {_short(err)}", transient=False,
                              usage=spent, attempts=attempts) from err
         except Exception as err:  # 429, 5xx, timeouts, connection errors, unparseable responses
-            problems.append(f"attempt {attempts}: {type(err).__name__}: {_short(err)}")
+            problem = _connection_failure(err, self.route.api_base) or f"{type(err).__name__}: {_short(err)}"
+            problems.append(f"attempt {attempts}: {problem}")
             if self.left <= 0:
                 raise ModelError(f"{self.route.model}: gave up after {attempts} attempt(s): {problems[-1]}",
                                  transient=True, usage=spent, attempts=attempts) from err
@@ -110,8 +111,9 @@ class ProviderRetries:
 
 
 def complete_remote(request: ModelRequest, adapter: ModelAdapter) -> ModelResult:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    from aios.models.litellm_loader import load_litellm
+
+    litellm = load_litellm()
 
     route = request.route
     messages = _messages(request)
@@ -177,6 +179,39 @@ def _delay(adapter: ModelAdapter, retry_no: int, retry_after: float | None) -> f
         return float(min(retry_after, adapter.max_backoff_s))
     base = min(adapter.backoff_s * (2 ** (retry_no - 1)), adapter.max_backoff_s)
     return float(base / 2 + random.uniform(0, base / 2))
+
+
+def _connection_failure(err: BaseException, api_base: str | None) -> str | None:
+    """``cannot connect to <api_base>: connection refused`` when the call failed because no connection
+    could be made (litellm reports that as an `InternalServerError`); the cause is found in the chain
+    of exceptions that led to ``err``."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    reason: str | None = None
+    url: str | None = None
+    while todo:
+        exc = todo.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(exc, socket.gaierror):
+            reason = reason or "the host name does not resolve"
+        elif isinstance(exc, ConnectionError):
+            reason = reason or (exc.strerror or type(exc).__name__).lower()
+        if url is None:
+            try:
+                request = getattr(exc, "request", None)  # httpx raises when an error carries no request
+            except RuntimeError:
+                request = None
+            found: Any = getattr(request, "url", None)
+            if found is not None and hasattr(found, "netloc"):
+                url = f"{found.scheme}://{found.netloc.decode()}"
+        todo.extend((exc.__cause__, exc.__context__))
+    if reason is None:
+        return None
+    return f"cannot connect to {api_base or url or 'the provider'}: {reason}"
 
 
 def _short(err: BaseException) -> str:
