@@ -11,7 +11,7 @@ import re
 
 from aios.limits import MAX_DURATION_DAYS
 
-__all__ = ["UNIT_SECONDS", "MAX_DURATION_SECONDS", "duration_seconds", "too_long_message"]
+__all__ = ["UNIT_SECONDS", "MAX_DURATION_SECONDS", "duration_seconds", "show_duration", "too_long_message"]
 
 UNIT_SECONDS: dict[str, float] = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86400
@@ -32,3 +32,15 @@ def duration_seconds(text: str) -> float | None:
 def too_long_message(text: str) -> str:
     shown = text if len(text) <= 40 else text[:20] + "…" + text[-8:]
     return f"the duration `{shown}` is longer than the limit of {MAX_DURATION_DAYS} days"
+
+
+def show_duration(seconds: float) -> str:
+    """A duration as written in rules and YAML, in the largest unit it is a whole number of:
+    86400 -> ``1d``, 5400 -> ``90m``, 1.5 -> ``1500ms``; 0 -> ``0s``."""
+    if seconds == 0:
+        return "0s"
+    for unit, size in sorted(UNIT_SECONDS.items(), key=lambda item: -item[1]):
+        count = seconds / size
+        if abs(count - round(count)) < 1e-9 * max(1.0, abs(count)):
+            return f"{round(count)}{unit}"
+    return f"{seconds:g}s"

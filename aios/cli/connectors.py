@@ -119,7 +119,7 @@ def dry_run_command(playbook: str, event: Any, as_json: bool, quiet: bool, works
 
     playbook = playbook_for_event(result.plan, root, playbook, event)
 
-    printer = None if quiet or as_json else ProgressPrinter()
+    printer = None if quiet or as_json else ProgressPrinter(dry_run=True)
     with errors_as_exits():
         report = dry_run(result.plan, root, playbook, event, retriever=_memory(root, result.plan),
                          progress=printer)

@@ -109,27 +109,36 @@ def _retriever(root: Path, plan: Any) -> Any:
         return None
 
 
-_MARKS = {"completed": "✓", "skipped": "·", "waiting": "⏸", "failed": "✗", "rejected": "✗", "retrying": "↻",
+_MARKS = {"completed": "✓", "previewed": "✓", "skipped": "·", "waiting": "⏸", "failed": "✗", "rejected": "✗", "retrying": "↻",
           "intent": "→", "approved": "✓", "cancelled": "✗", "running": "…"}
 
 
 class ProgressPrinter:
-    """Live progress (on stderr unless told otherwise), one line per step transition."""
+    """Live progress (on stderr unless told otherwise), one line per step transition. In a dry run
+    (``dry_run``) a connector step that "completed" only previewed its effect, and says so; the
+    walk's throwaway run id is not shown."""
 
-    def __init__(self, err: bool = True) -> None:
+    def __init__(self, err: bool = True, *, dry_run: bool = False) -> None:
         self.err = err
+        self.dry_run = dry_run
 
     def __call__(self, p: Any) -> None:
         if p.step_id is None:
-            if p.status in ("admitted", "resumed"):
+            if self.dry_run:
+                if p.status == "admitted":
+                    click.echo("dry run" + (f": {p.detail}" if p.detail else ""), err=self.err)
+            elif p.status in ("admitted", "resumed"):
                 click.echo(f"run {p.run_id} {p.status}" + (f": {p.detail}" if p.detail else ""), err=self.err)
             return
         if p.status == "intent":
             return
-        mark = _MARKS.get(p.status, " ")
+        status = p.status
+        if self.dry_run and status == "completed" and p.kind in ("connector", "compensation"):
+            status = "previewed"
+        mark = _MARKS.get(status, " ")
         ms = f"{p.ms:8.1f} ms" if p.ms is not None else " " * 11
         detail = f"  {p.detail}" if p.detail else ""
-        click.echo(f"  {mark} {p.step_id:<18} {p.kind:<12} {p.status:<10}{ms}{detail}", err=self.err)
+        click.echo(f"  {mark} {p.step_id:<18} {p.kind:<12} {status:<10}{ms}{detail}", err=self.err)
 
 
 def echo_json(value: Any) -> None:

@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from aios.durations import show_duration
 from aios.policy.context import DecisionContext
 from aios.span import Span
 
@@ -161,7 +162,7 @@ class Decision(NamedTuple):
             lines.append(f"  error in {e.rule.id} at {e.rule.span.show()}: {e.error}")
         if self.requires_approval:
             who = ", ".join(self.approvers) or "any approver"
-            timeout = f", timeout {self.timeout_s:g}s" if self.timeout_s is not None else ""
+            timeout = f", timeout {show_duration(self.timeout_s)}" if self.timeout_s is not None else ""
             lines.append(f"  approval by {who}{timeout}")
         commit = f" @ {self.git_commit[:12]}" if self.git_commit else ""
         lines.append(f"  policy {self.policy_hash[:12]}{commit}")

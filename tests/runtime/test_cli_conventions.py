@@ -250,3 +250,36 @@ def test_a_scheduled_playbook_by_hand(ws: Path) -> None:
     done = aios(ws, "run", "nightly", "--event", "-", "--json", stdin=json.dumps(tick))
     assert done.exit_code == 0, done.output
     assert _json(done)["status"] == "completed"
+
+
+# -- wording ---------------------------------------------------------------------------------------
+
+def test_a_dry_run_progress_says_previewed_not_completed(ws: Path) -> None:
+    dry = aios(ws, "run", "flow", "--event", str(ws / "event.json"), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    lines = dry.stderr.splitlines()
+    (file_line,) = [line for line in lines if " file " in line]
+    assert "connector" in file_line and "previewed" in file_line and "completed" not in file_line
+    assert lines[0] == "dry run: flow on note.requested n-1"  # not the walk's throwaway run id
+    assert "run_" not in dry.stderr
+
+
+def test_policy_eval_shows_a_timeout_as_written(tmp_path: Path) -> None:
+    from tests.compiler.workspace_copy import copy_example
+
+    example = copy_example(tmp_path / "example")  # publishing.rules: `timeout 2d`
+    ctx = tmp_path / "ctx.json"
+    ctx.write_text(json.dumps({"action": {"connector": "cms.publish", "input": {"slug": "a", "title": "A", "body": "b"}},
+                               "now": "2026-11-21T10:00:00+01:00"}))
+    result = CliRunner().invoke(cli, ["policy", "eval", "-w", str(example), "--input", str(ctx)])
+    assert result.exit_code == 3, result.output
+    assert "approval by operator, timeout 2d" in result.stdout and "172800s" not in result.stdout
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(86400, "1d"), (172800, "2d"), (604800, "1w"), (5400, "90m"),
+                                                (90000, "25h"), (30, "30s"), (1.5, "1500ms"), (0, "0s")])
+def test_durations_are_shown_in_the_largest_whole_unit(seconds: float, shown: str) -> None:
+    from aios.durations import duration_seconds, show_duration
+
+    assert show_duration(seconds) == shown
+    assert duration_seconds(shown) == seconds  # what is shown reads back as the same duration
