@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import nodes
 from jinja2.exceptions import TemplateSyntaxError
 
+from aios.articles import a_or_an
 from aios.check.context import CheckContext
 from aios.check.documents import retry_policy
 from aios.check.graph import cycle_related, find_cycle, topological_order, upstream_closure
@@ -406,16 +407,16 @@ class _PlaybookChecker:
                         "; " if extra and missing else "") + (
                         f"missing required field(s) {', '.join(missing)}" if missing else "")
                     self.ctx.sink.report("record-write-mismatch",
-                                         f"step `{s.id}` writes a `{schema}` but its transform output does not "
+                                         f"step `{s.id}` writes {a_or_an(f'`{schema}`')} but its transform output does not "
                                          f"match: {detail}", self.span(wpath))
             elif s.agent is not None and s.agent not in self.pctx.agents:
                 pass  # the unknown agent is reported; its output is unknown
             elif s.connector is not None and s.connector not in self.pctx.connectors:
                 pass
             elif produced != schema and not (s.transform is not None and produced is None):
-                what = f"a `{produced}`" if produced else "output with no declared schema"
+                what = a_or_an(f"`{produced}`") if produced else "output with no declared schema"
                 self.ctx.sink.report("record-write-mismatch",
-                                     f"step `{s.id}` writes a `{schema}` record but produces {what}",
+                                     f"step `{s.id}` writes {a_or_an(f'`{schema}`')} record but produces {what}",
                                      self.span(wpath),
                                      hint=f"set `output: {schema}` on the step or agent, or map fields with "
                                           "`writes: {schema: …, fields: {…}}`")
@@ -455,7 +456,7 @@ class _PlaybookChecker:
                 if conn.side_effect is not SideEffect.NONE and s.idempotency_key is None:
                     self.ctx.sink.report(
                         "missing-idempotency-key",
-                        f"step `{s.id}` calls `{connector}`, which has a {conn.side_effect.value} side effect, "
+                        f"step `{s.id}` calls `{connector}`, which has {a_or_an(conn.side_effect.value)} side effect, "
                         "without an `idempotency_key`", self.spans.key((*base, "connector")),
                         hint="add an `idempotency_key`; " + stable_key_hint(s.id, scope.written_upstream or ()))
         elif kind is StepKind.RETRIEVE:
@@ -543,7 +544,7 @@ class _PlaybookChecker:
                 self.check_connector_input(conn, body.input, (*base, "do", "input"), s.id)
                 if conn.side_effect is not SideEffect.NONE and body.idempotency_key is None:
                     self.ctx.sink.report("missing-idempotency-key",
-                                         f"map `{s.id}` calls `{body.connector}` (a {conn.side_effect.value} "
+                                         f"map `{s.id}` calls `{body.connector}` ({a_or_an(conn.side_effect.value)} "
                                          "side effect) without an `idempotency_key`",
                                          self.spans.key((*base, "do", "connector")),
                                          hint=f"include the item, e.g. `\"{s.id}-{{{{ {m.item}.id }}}}\"`")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aios.articles import a_or_an
 from aios.plan.types import FieldType, RecordType, TypeKind
 
 __all__ = ["Shape", "AnyShape", "ObjShape", "RecordShape", "FieldShape", "ListShape", "ANY_SHAPE", "member"]
@@ -39,7 +40,7 @@ class RecordShape(Shape):
     record: RecordType
 
     def describe(self) -> str:
-        return f"a `{self.record.name}`"
+        return a_or_an(f"`{self.record.name}`")
 
 
 @dataclass(frozen=True)

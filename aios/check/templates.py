@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from jinja2 import TemplateSyntaxError, nodes
 
+from aios.articles import a_or_an
 from aios.check.context import CheckContext
 from aios.check.shapes import ObjShape, Shape, item_of, member
 from aios.plan.plan import Template
@@ -176,7 +177,7 @@ class TemplateChecker:
             if schema in scope.records and schema not in scope.written_upstream:
                 self.ctx.sink.report(
                     "template-record-not-written",
-                    f"`records.{schema}` is read here but no step before `{scope.step_id}` writes a `{schema}`",
+                    f"`records.{schema}` is read here but no step before `{scope.step_id}` writes {a_or_an(f'`{schema}`')}",
                     self.ctx.locate(span, f"records.{schema}"),
                     hint=f"add the step that writes `{schema}` to `needs`")
                 return

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from aios.articles import a_or_an
 from aios.check.records import IMPLICIT_FIELDS, value_fits
 from aios.diagnostics import DiagnosticSink
 from aios.plan import Plan
@@ -55,7 +56,7 @@ def check_case_input(plan: Plan, data: Mapping[str, Any], locate: Locate, case: 
         if rtype is None and ("schema", schema) not in broken:
             fail(f"unknown schema `{schema}`", ("record", "schema"), False, _options(schema, plan.schema_map, "schemas"))
         elif rtype is not None:
-            _fields(rtype, record.get("fields", {}), ("record", "fields"), f"a `{schema}` record", fail,
+            _fields(rtype, record.get("fields", {}), ("record", "fields"), f"{a_or_an(f'`{schema}`')} record", fail,
                     implicit=IMPLICIT_FIELDS)
     run = data.get("run")
     playbook = run.get("playbook") if isinstance(run, Mapping) else None

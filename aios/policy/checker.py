@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from aios.articles import a_or_an
 from aios.diagnostics import DiagnosticSink
 from aios.policy import ast, ir
 from aios.policy import ptypes as T
@@ -424,7 +425,7 @@ class _Checker:
         if self.currency_clash(it, elem, node.span):
             return out, T.BOOL
         if it.family != elem.family:
-            self.fail("rule-type-mismatch", f"cannot look for {it.show()} in a {ct.show()}", node.span)
+            self.fail("rule-type-mismatch", f"cannot look for {it.show()} in {a_or_an(ct.show())}", node.span)
         return out, T.BOOL
 
     def arith(self, node: ast.Arith, facts: Facts) -> tuple[ir.IR, PType]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2 import TemplateError, Undefined
 
+from aios.articles import a_or_an
 from aios.errors import RunError
 from aios.plan.plan import Lit, Template, TList, TMap, TValue
 from aios.templating import environment, expression_source
@@ -154,7 +155,7 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    raise TypeError(f"a template produced a {type(value).__name__}, which is not JSON data")
+    raise TypeError(f"a template produced {a_or_an(type(value).__name__)}, which is not JSON data")
 
 
 def render_text(source: str, ctx: Mapping[str, Any]) -> str:
