@@ -48,12 +48,11 @@ def errors_as_exits() -> Iterator[None]:
 
 def _workspace_file(root: Path) -> dict[str, Any]:
     """aios.yaml as plain data, read leniently without compiling the workspace."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from aios.load.yaml_limits import load_plain
 
     try:
-        data = YAML(typ="safe").load((root / "aios.yaml").read_text(encoding="utf-8"))
-    except (OSError, YAMLError, UnicodeDecodeError):
+        data = load_plain((root / "aios.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
         data = None
     return data if isinstance(data, dict) else {}
 

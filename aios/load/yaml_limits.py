@@ -36,11 +36,11 @@ from ruamel.yaml.events import (
 )
 
 from aios.diagnostics import DiagnosticSink
-from aios.limits import MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_DEPTH
+from aios.limits import MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_DEPTH, PayloadError, check_value
 from aios.span import Span
 
-__all__ = ["SCAN_ABOVE", "check_size", "needs_scan", "scan_events", "within_limits", "too_deep_message",
-           "TOO_DEEP_HINT"]
+__all__ = ["SCAN_ABOVE", "check_size", "needs_scan", "scan_events", "within_limits", "load_plain",
+           "too_deep_message", "TOO_DEEP_HINT"]
 
 SCAN_ABOVE = 1000
 """Level-opening characters above which a file is scanned for depth (the composer is safe far beyond)."""
@@ -140,6 +140,19 @@ def within_limits(text: str, yaml: YAML) -> bool:
     """For lenient readers outside the compiler (they report nothing): may ``text`` be composed?"""
     sink = DiagnosticSink()
     return check_size("", text, sink) and (not needs_scan(text) or scan_events("", yaml, text, sink))
+
+
+def load_plain(text: str) -> Any:
+    """Plain data from ``text`` for a lenient reader (aios.yaml read without compiling, note front
+    matter), or None when it is not YAML or breaks a limit: such readers fall back to defaults and
+    `aios validate` reports the problem with its position."""
+    yaml = YAML(typ="safe")
+    try:
+        if not within_limits(text, yaml):
+            return None
+        return check_value(yaml.load(text), what="the file")  # depth, finite numbers, text
+    except (YAMLError, RecursionError, ValueError, PayloadError):
+        return None
 
 
 def _short(name: str) -> str:

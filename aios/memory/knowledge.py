@@ -71,12 +71,11 @@ def _front_matter(lines: list[str]) -> tuple[dict[str, Any], int]:
         return {}, 0
     for end in range(1, min(len(lines), 200)):
         if lines[end].strip() in ("---", "..."):
-            from ruamel.yaml import YAML
-            from ruamel.yaml.error import YAMLError
+            from aios.load.yaml_limits import load_plain
 
-            try:
-                data = YAML(typ="safe").load("\n".join(lines[1:end]))
-            except YAMLError:
+            block = "\n".join(lines[1:end])
+            data = load_plain(block) if block.strip() else {}
+            if data is None:
                 return {}, 0
             return (data if isinstance(data, dict) else {}), end + 1
     return {}, 0

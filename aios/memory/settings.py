@@ -69,13 +69,12 @@ class MemorySettings:
     @classmethod
     def from_workspace(cls, root: Path) -> MemorySettings:
         """Read ``aios.yaml`` leniently (defaults for anything missing or malformed)."""
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import YAMLError
+        from aios.load.yaml_limits import load_plain
 
         root = Path(root).resolve()
         try:
-            data: Any = YAML(typ="safe").load((root / "aios.yaml").read_text(encoding="utf-8"))
-        except (OSError, YAMLError, UnicodeDecodeError):
+            data: Any = load_plain((root / "aios.yaml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
             data = None
         data = data if isinstance(data, dict) else {}
         masking.watch(masking.declared_secrets(data))  # the index writer and the CLI mask them

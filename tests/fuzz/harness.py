@@ -272,7 +272,8 @@ def _deep(kind: str, depth: int) -> str:
         return "x: " + "[" * depth + "]" * depth + "\n"
     if kind == "flow-map":
         return "x: " + "{a: " * depth + "1" + "}" * depth + "\n"
-    if kind == "block":
+    if kind == "block":  # indentation grows with depth: 1,500 levels is about 2 MiB, past the size limit
+        depth = min(depth, 1500)
         return "".join("  " * i + "a:\n" for i in range(depth)) + "  " * depth + "b: 1\n"
     if kind == "merge":
         lines = ["base: &b0 {v: 1}"]
