@@ -7,7 +7,9 @@ that the parent watches, so a segfault or a hang is counted and the run goes on 
 The peer is the bare parsers a system without aios's checks would hand the same bytes to (PyYAML's
 ``safe_load`` for YAML and rules text, the standard library's ``json.loads`` for events and contexts),
 run the same way on the same cases: its tracebacks, crashes and hangs are counted beside ours, and
-``ratio_to_peer`` compares throughput (aios does far more per case: it compiles or runs it).
+``ratio_to_peer`` compares throughput, counted as time spent inside cases (case generation and
+process start-up are left out); aios does far more per case: it compiles the workspace or runs the
+event durably, where the peer only parses.
 
     python bench/fuzz.py [--cases 10000] [--seed 1] [--hang-s 10] [--json]
 """
@@ -67,13 +69,15 @@ def worker(target: str, who: str, seed: int, start: int, stop: int) -> None:
             case = generate(target, _chooser(seed, i), ws)
             out.write(f"start {i}\n")
             out.flush()
+            t0 = time.perf_counter()
             if who == "aios":
                 o = execute(ws, case)
                 status = "refused" if o.refused else ("ok" if o.ok else "traceback")
                 detail = "" if o.ok else o.detail
             else:
                 status, detail = _peer(case)
-            out.write(json.dumps({"i": i, "status": status, "detail": detail[-600:],
+            spent = time.perf_counter() - t0
+            out.write(json.dumps({"i": i, "status": status, "s": spent, "detail": detail[-600:],
                                   "case": case.describe() if status == "traceback" else ""}) + "\n")
             out.flush()
     finally:
@@ -84,6 +88,7 @@ def _run_target(target: str, who: str, seed: int, count: int, hang_s: float) -> 
     tally = {"ok": 0, "refused": 0, "traceback": 0, "crash": 0, "hang": 0}
     failures: list[dict[str, Any]] = []
     next_case = 0
+    busy = 0.0  # seconds spent inside cases (generation and process start-up excluded)
     t0 = time.perf_counter()
     while next_case < count:
         proc = subprocess.Popen([sys.executable, __file__, "--worker", target, who, str(seed), str(next_case),
@@ -97,6 +102,7 @@ def _run_target(target: str, who: str, seed: int, count: int, hang_s: float) -> 
                 proc.kill()
                 proc.wait()
                 tally["hang"] += 1
+                busy += hang_s
                 failures.append({"kind": "hang", "target": target, "case": in_flight})
                 next_case = (in_flight if in_flight is not None else next_case) + 1
                 break
@@ -120,12 +126,14 @@ def _run_target(target: str, who: str, seed: int, count: int, hang_s: float) -> 
                 rec = json.loads(line)
                 in_flight = None
                 next_case = rec["i"] + 1
+                busy += rec["s"]
                 tally[rec["status"]] += 1
                 if rec["status"] == "traceback" and len(failures) < 20:
                     failures.append({"kind": "traceback", "target": target, "case": rec["i"],
                                      "input": rec["case"], "detail": rec["detail"]})
     elapsed = time.perf_counter() - t0
-    return {"cases": count, "seconds": round(elapsed, 2), "cases_per_s": round(count / elapsed, 1), **tally,
+    return {"cases": count, "wall_s": round(elapsed, 2), "seconds": round(busy, 3),
+            "cases_per_s": round(count / busy, 1) if busy else 0.0, **tally,
             "failures": failures}
 
 
