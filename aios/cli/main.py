@@ -18,6 +18,7 @@ __all__ = ["main", "cli", "COMMANDS"]
 # name -> ("module:attribute", one-line help shown by `aios --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("aios.cli.validate:validate", "Check a workspace without running anything."),
+    "graph": ("aios.cli.graph:graph", "Print a playbook's graph as Mermaid, DOT or SVG."),
     "schema": ("aios.cli.schema:schema", "Print the JSON Schema of the workspace file formats."),
     "init": ("aios.cli.init:init", "Create a new, valid workspace."),
     "policy": ("aios.cli.policy:policy", "Test, explain and review the rule policies (policies/*.rules)."),
