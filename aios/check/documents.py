@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aios.check.context import CheckContext
+from aios.check.notify import build_notify
 from aios.check.records import build_record_type
 from aios.check.schedules import check_timezone
 from aios.diagnostics import Related
@@ -118,6 +119,7 @@ def build_workspace(ctx: CheckContext, doc: SpecDocument | None) -> tuple[Worksp
         embedding_route=ws.memory.embedding, max_cost_usd_per_run=ws.runtime.max_cost_usd_per_run,
         step_timeout_s=ws.runtime.step_timeout_s, actor=ws.runtime.actor, timezone=ws.runtime.timezone,
         connector_settings=tuple((k, literal_tree(v)) for k, v in sorted(ws.connectors.items())),
+        notify=build_notify(ctx, doc),
     )
     return settings, tuple(routes), secrets
 

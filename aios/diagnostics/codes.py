@@ -51,6 +51,8 @@ _ALL: tuple[Code, ...] = (
     Code("unknown-model-route", "error", "check", "A model route is not declared in aios.yaml."),
     Code("unknown-flag", "error", "check", "A referenced flag is not declared."),
     Code("unknown-secret", "error", "check", "A secret is used but not declared in aios.yaml."),
+    Code("unknown-notify-event", "error", "check", "A notification channel names an event aios does not notify."),
+    Code("unknown-channel-kind", "error", "check", "A notification channel's kind is not email or webhook."),
     Code("needs-cycle", "error", "check", "The `needs` graph of a playbook has a cycle."),
     Code("unreachable-step", "warning", "check", "A step can never run."),
     Code("missing-idempotency-key", "error", "check",

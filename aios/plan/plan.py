@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from aios.plan.notify import NotifySettings
 from aios.plan.types import RecordType
 from aios.span import Span
 
@@ -274,6 +275,7 @@ class WorkspaceSettings:
     actor: str = "operator"
     timezone: str = "UTC"
     connector_settings: tuple[tuple[str, TValue], ...] = ()
+    notify: NotifySettings | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import enum
 import sqlite3
 from dataclasses import dataclass
 
+from aios.runtime import hooks
+
 __all__ = ["Severity", "Alert", "raise_alert", "listing", "acknowledge"]
 
 
@@ -33,7 +35,12 @@ def raise_alert(conn: sqlite3.Connection, *, run_id: str | None, step_id: str | 
                 message: str, at: str) -> int:
     cur = conn.execute("INSERT INTO alerts(run_id, step_id, severity, message, created_at) VALUES (?,?,?,?,?)",
                        (run_id, step_id, severity.value, message, at))
-    return int(cur.lastrowid or 0)
+    alert_id = int(cur.lastrowid or 0)
+    if hooks.alert_raised:
+        alert = Alert(alert_id, run_id, step_id, severity, message, at, None)
+        for listener in list(hooks.alert_raised):
+            listener(conn, alert)
+    return alert_id
 
 
 def listing(conn: sqlite3.Connection, *, include_acknowledged: bool = False) -> list[Alert]:

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from aios.errors import RunError
+from aios.runtime import hooks
 
 __all__ = ["ApprovalStatus", "ApprovalKind", "Approval", "request", "get", "for_site", "pending", "listing",
            "decide"]
@@ -65,8 +66,11 @@ def request(conn: sqlite3.Connection, *, run_id: str, step_id: str, site: str, k
                  "requested_at, expires_at, on_timeout, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                  (approval_id, run_id, step_id, site, kind.value, message, rule, json.dumps(list(approvers)),
                   at, expires_at, on_timeout, ApprovalStatus.PENDING.value))
-    return Approval(approval_id, run_id, step_id, site, kind, message, rule, approvers, at, expires_at,
+    made = Approval(approval_id, run_id, step_id, site, kind, message, rule, approvers, at, expires_at,
                     on_timeout, ApprovalStatus.PENDING, None, None, None)
+    for listener in list(hooks.approval_requested):
+        listener(conn, made)
+    return made
 
 
 def get(conn: sqlite3.Connection, approval_id: str) -> Approval | None:

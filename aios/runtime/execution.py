@@ -25,7 +25,7 @@ from aios.errors import PolicyError, RunError
 from aios.models.adapter import ModelError, ModelRequest, Usage
 from aios.plan.plan import Plan, RetryPolicy, SideEffect, Step, StepKind, Template, TValue, Variant
 from aios.plan.types import RecordType
-from aios.runtime import alerts, approvals, compensation, effect_keys, log, map_step
+from aios.runtime import alerts, approvals, compensation, effect_keys, hooks, log, map_step
 from aios.runtime.approvals import Approval, ApprovalKind, ApprovalStatus
 from aios.runtime.breaker import CircuitOpen
 from aios.runtime.commits import Commit, Entry, backoff_delay, compact
@@ -245,6 +245,9 @@ class Execution:
             if sets:  # a cancellation made by another process is never overwritten
                 conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ? AND status != 'cancelled'",
                              (*args, st.run_id))
+            if c.status is RunStatus.FAILED and not cancelled:
+                for listener in list(hooks.run_failed):
+                    listener(conn, st.run_id, st.playbook, c.error or st.error)
         self.pending = []
         if admission is not None:
             self.admission = None

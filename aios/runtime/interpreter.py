@@ -24,7 +24,7 @@ from aios.errors import AiosError, RunError
 from aios.models.adapter import ModelAdapter
 from aios.plan.hashing import canonical
 from aios.plan.plan import Plan, Step, StepKind
-from aios.runtime import alerts, approval_timeouts, approvals, log
+from aios.runtime import alerts, approval_timeouts, approvals, hooks, log
 from aios.runtime.approvals import Approval
 from aios.runtime.breaker import CircuitBreakers
 from aios.runtime.connectors import ConnectorRegistry
@@ -75,6 +75,10 @@ class Runtime:
         self._plans: dict[str, Plan] = {plan.content_hash: plan}
         self._settings: dict[tuple[str, str], dict[str, Any]] = {}
         self._policy_commit: tuple[str | None] | None = None
+        if plan.settings.notify is not None:  # the notifier's hooks enqueue in this store's transactions
+            from aios.notify.hooks import attach
+
+            attach(self.store.conn, plan.settings.notify)
 
     @property
     def policy_commit(self) -> str | None:
@@ -308,6 +312,8 @@ class Runtime:
             alerts.raise_alert(conn, run_id=run_id, step_id=None, severity=alerts.Severity.CRITICAL,
                                message=f"run {run_id} ({row['playbook']}) failed with an {message}; effects it "
                                        "completed were not compensated", at=at)
+            for listener in list(hooks.run_failed):
+                listener(conn, run_id, row["playbook"], message)
         self.emit(Progress(run_id, None, "run", "failed", message))
         return self._outcome_of(run_id)
 

@@ -10,7 +10,8 @@ from aios.durations import MAX_DURATION_SECONDS
 from aios.limits import MAX_DURATION_DAYS
 from aios.spec.base import Doc, Name
 
-__all__ = ["WorkspaceDoc", "ModelRouteSpec", "SecretSpec", "MemorySpec", "RuntimeSpec"]
+__all__ = ["WorkspaceDoc", "ModelRouteSpec", "SecretSpec", "MemorySpec", "RuntimeSpec", "NotifySpec",
+           "NotifyChannelSpec"]
 
 
 class SecretSpec(Doc):
@@ -49,6 +50,25 @@ class RuntimeSpec(Doc):
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone in which policies read `now` and schedules tick")
 
 
+class NotifyChannelSpec(Doc):
+    """One channel: ``kind: email`` with ``to:``, or ``kind: webhook`` with ``url:`` and ``secret:``."""
+
+    kind: str = Field(description="email or webhook")
+    events: list[str] = Field(min_length=1, description="approval.requested, approval.reminder, "
+                                                         "approval.timed_out, run.failed, alert.raised")
+    to: list[str] | None = Field(default=None, description="email: recipients")
+    url: str | None = Field(default=None, description="webhook: where the signed JSON is POSTed")
+    secret: str | None = Field(default=None, description="webhook: name of the signing secret in `secrets`")
+
+
+class NotifySpec(Doc):
+    base_url: str | None = Field(default=None, description="links in notifications; default "
+                                                           "http://127.0.0.1:<port> of `aios serve`")
+    reminder_before_s: float = Field(default=3600.0, gt=0, le=MAX_DURATION_SECONDS,
+                                     description="approval.reminder: this long before an approval times out")
+    channels: dict[Name, NotifyChannelSpec] = Field(default_factory=dict)
+
+
 class WorkspaceDoc(Doc):
     kind: Literal["workspace"] = "workspace"
     name: Name
@@ -60,3 +80,4 @@ class WorkspaceDoc(Doc):
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     memory: MemorySpec = Field(default_factory=MemorySpec)
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    notify: NotifySpec | None = None
