@@ -113,8 +113,9 @@ _DOT_SHAPES = {
 
 
 def _dot_str(text: str) -> str:
-    """A DOT quoted string: backslashes and quotes escaped, line breaks as `\\n` (centred lines)."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    """A DOT quoted string: backslashes and quotes escaped, `&` as `&amp;` (Graphviz reads entities in
+    every label), line breaks as `\\n` (centred lines)."""
+    escaped = text.replace("&", "&amp;").replace("\\", "\\\\").replace('"', '\\"')
     return '"' + "\\n".join(escaped.splitlines()) + '"'
 
 
