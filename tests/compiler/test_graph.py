@@ -330,3 +330,8 @@ def test_cli_workspace_with_errors_prints_diagnostics_and_exits_1(tmp_path: pyte
     res = CliRunner().invoke(cli, ["graph", "content-pipeline", "-w", str(ws)])
     assert res.exit_code == 1
     assert "content-pipeline.yaml:" in res.output and "does not compile" in res.output
+
+
+def test_the_example_in_playbooks_md_is_what_aios_graph_prints() -> None:
+    text = (ROOT / "docs" / "playbooks.md").read_text(encoding="utf-8")
+    assert f"```mermaid\n{to_mermaid(example('content-pipeline'))}```" in text
