@@ -10,7 +10,15 @@ from aios.cli.choices import OneOf
 from aios.cli.common import EXIT_OK
 from aios.cli.output_format import json_option
 from aios.cli.run import _exit_for
-from aios.cli.state import echo_json, errors_as_exits, open_runtime, open_store, short, workspace_option
+from aios.cli.state import (
+    echo_json,
+    echo_next,
+    errors_as_exits,
+    open_runtime,
+    open_store,
+    short,
+    workspace_option,
+)
 from aios.runtime.alerts import Severity
 from aios.runtime.approvals import ApprovalStatus
 
@@ -27,16 +35,22 @@ def approvals_group() -> None:
 @click.option("--status", type=OneOf([s.value for s in ApprovalStatus], "approval status"),
               help="Only approvals with this status (implies --all for decided ones).")
 @click.option("--run", "run_id", help="Only this run's approvals.")
-@json_option("Print JSON.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+              help="How many approvals, oldest first.")
+@click.option("--after", "cursor", metavar="CURSOR", help="Continue after the page that printed this cursor.")
+@json_option("Print JSON (the page's approvals; the next page's cursor goes to stderr).")
 @workspace_option
-def approvals_list(all_: bool, status: str | None, run_id: str | None, as_json: bool, workspace: str | None) -> None:
-    """List pending approvals (with --all, decided ones too)."""
+def approvals_list(all_: bool, status: str | None, run_id: str | None, limit: int, cursor: str | None,
+                   as_json: bool, workspace: str | None) -> None:
+    """List pending approvals, oldest first, a page at a time (with --all, decided ones too)."""
     from aios.runtime import approvals
 
     store = open_store(workspace)
-    with store:
-        items = approvals.listing(store.conn, include_decided=all_ or status is not None, run_id=run_id)
-    items = [a for a in items if status is None or a.status.value == status]
+    with store, errors_as_exits():
+        items, nxt = approvals.page(store.conn, include_decided=all_, run_id=run_id,
+                                    status=ApprovalStatus(status) if status else None, after=cursor, limit=limit)
+    if nxt:
+        echo_next(nxt)
     if as_json:
         import dataclasses
 

@@ -10,7 +10,7 @@ import click
 from aios.cli.choices import require_known
 from aios.cli.common import EXIT_ERRORS, EXIT_OK, workspace_root
 from aios.cli.output_format import json_option
-from aios.cli.state import echo_json, fail, open_store, short, workspace_option
+from aios.cli.state import echo_json, echo_next, errors_as_exits, fail, open_store, short, workspace_option
 
 __all__ = ["records", "log_group"]
 
@@ -36,11 +36,13 @@ def records() -> None:
 
 @records.command("list")
 @click.argument("schema", required=False)
-@click.option("--limit", default=50, show_default=True, help="How many records.")
-@json_option("Print JSON.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+              help="How many records, most recently written first.")
+@click.option("--after", "cursor", metavar="CURSOR", help="Continue after the page that printed this cursor.")
+@json_option("Print JSON (the page's records; the next page's cursor goes to stderr).")
 @workspace_option
-def records_list(schema: str | None, limit: int, as_json: bool, workspace: str | None) -> None:
-    """List current records of SCHEMA (without SCHEMA: how many records each schema has)."""
+def records_list(schema: str | None, limit: int, cursor: str | None, as_json: bool, workspace: str | None) -> None:
+    """List current records of SCHEMA, a page at a time (without SCHEMA: how many records each schema has)."""
     from aios.runtime.records import RecordStore
 
     store = open_store(workspace)
@@ -59,7 +61,10 @@ def records_list(schema: str | None, limit: int, as_json: bool, workspace: str |
                     click.echo("no records")
             return
         _check_schema(schema, rs, workspace)
-        items = list(rs.current(schema, limit))
+        with errors_as_exits():
+            items, nxt = rs.page(schema, before=cursor, limit=limit)
+    if nxt:
+        echo_next(nxt)
     if as_json:
         echo_json([{"id": r.id, "version": r.version, "data": r.data, "run_id": r.run_id, "step_id": r.step_id,
                     "plan_hash": r.plan_hash, "written_at": r.written_at} for r in items])

@@ -14,6 +14,7 @@ from aios.cli.output_format import json_option
 from aios.cli.state import (
     EXIT_WAITING,
     echo_json,
+    echo_next,
     errors_as_exits,
     fail,
     open_runtime,
@@ -115,27 +116,33 @@ def runs() -> None:
 
 @runs.command("list")
 @click.option("--status", type=OneOf(_RUN_STATUSES, "run status"), help="Only runs with this status.")
-@click.option("--limit", default=30, show_default=True, help="How many runs, newest first.")
-@json_option("Print JSON.")
+@click.option("--playbook", help="Only runs of this playbook.")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10_000),
+              help="How many runs, newest first.")
+@click.option("--after", "cursor", metavar="CURSOR",
+              help="Continue after the page that printed this cursor (the `next:` line, or `next` in JSON).")
+@json_option("Print JSON (the page's runs; the next page's cursor goes to stderr).")
 @workspace_option
-def runs_list(status: str | None, limit: int, as_json: bool, workspace: str | None) -> None:
-    """List runs, newest first."""
-    store = open_store(workspace)
-    with store:
-        where, args = ("WHERE status = ?", [status]) if status else ("", [])
-        rows = store.query(f"SELECT id, playbook, status, created_at, finished_at, cost_usd, error, plan_hash "
-                           f"FROM runs {where} ORDER BY created_at DESC, id DESC LIMIT ?", (*args, limit))
-    if as_json:
-        echo_json([dict(r) for r in rows])
-        return
-    if not rows:
-        click.echo("no runs")
-        return
-    from aios.cli.tables import print_table
+def runs_list(status: str | None, playbook: str | None, limit: int, cursor: str | None, as_json: bool,
+              workspace: str | None) -> None:
+    """List runs, newest first, a page at a time (each page costs the same whatever the store holds)."""
+    from aios.runtime.queries import runs_page
 
-    print_table(["RUN", "PLAYBOOK", "STATUS", "STARTED", "COST", "PLAN", "ERROR"],
-                [(r["id"], r["playbook"], r["status"], r["created_at"], f"${r['cost_usd']:.4f}", r["plan_hash"][:12],
-                  short(r["error"], 60) if r["error"] else "") for r in rows], right=["COST"])
+    store = open_store(workspace)
+    with store, errors_as_exits():
+        rows, nxt = runs_page(store.conn, playbook=playbook, status=status, before=cursor, limit=limit)
+    if as_json:
+        echo_json(rows)
+    elif not rows:
+        click.echo("no runs")
+    else:
+        from aios.cli.tables import print_table
+
+        print_table(["RUN", "PLAYBOOK", "STATUS", "STARTED", "COST", "PLAN", "ERROR"],
+                    [(r["id"], r["playbook"], r["status"], r["created_at"], f"${r['cost_usd']:.4f}",
+                      r["plan_hash"][:12], short(r["error"], 60) if r["error"] else "") for r in rows], right=["COST"])
+    if nxt:
+        echo_next(nxt)
 
 
 @runs.command("show")

@@ -16,7 +16,7 @@ import click
 from aios.cli.common import EXIT_ERRORS, workspace_root
 from aios.errors import AiosError
 
-__all__ = ["workspace_option", "storage_dir", "open_store", "open_runtime", "fail", "echo_json", "short",
+__all__ = ["workspace_option", "storage_dir", "open_store", "open_runtime", "fail", "echo_json", "echo_next", "short",
            "ProgressPrinter", "errors_as_exits", "EXIT_WAITING"]
 
 EXIT_WAITING = 3
@@ -28,6 +28,11 @@ workspace_option = click.option("-w", "--workspace", "workspace", type=click.Pat
 def fail(message: str, code: int = EXIT_ERRORS) -> NoReturn:
     click.echo(f"aios: error: {message}", err=True)
     sys.exit(code)
+
+
+def echo_next(cursor: str) -> None:
+    """Say, on stderr (stdout stays the page), how to ask for the next page of a keyset listing."""
+    click.echo(f"next page: --after {cursor}", err=True)
 
 
 @contextlib.contextmanager

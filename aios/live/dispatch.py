@@ -121,6 +121,9 @@ def dispatch_pending(rt: Runtime, limit: int = 100) -> list[Dispatch]:
     return out
 
 
+EXPIRY_BATCH = 100  # approvals decided as timed out per dispatch pass
+
+
 def _iso_ago(seconds: float) -> str:
     t = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -339,7 +342,7 @@ class Dispatcher:
             if d.status != EventStatus.DISPATCHED or not d.new_runs:
                 detail = f": {d.note}" if d.note else ""
                 self.console.line(f"event {d.event_id} {d.event_type} {d.status}{detail}")
-        self._expire_approvals(rt)
+        expiring = self._expire_approvals(rt)
         for run_id in resumable_runs(rt.store, settle_s=self.settle_s):
             if not self.executor.is_active(run_id):
                 self.executor.submit(run_id)
@@ -349,14 +352,19 @@ class Dispatcher:
                 "SELECT DISTINCT plan_hash FROM runs WHERE status IN ('admitted', 'running', 'waiting', "
                 "'compensating')")}
             self.current.retain(pinned)
-        return len(done) == 50
+        return len(done) == 50 or expiring
 
-    def _expire_approvals(self, rt: Runtime) -> None:
-        now = now_iso()
-        for a in approvals.listing(rt.store.conn):
-            if a.expires_at and a.expires_at <= now and not self.executor.is_active(a.run_id):
+    def _expire_approvals(self, rt: Runtime) -> bool:
+        """Decide the approvals that are due, a batch per pass (an index range on `approvals_due`, so an
+        idle poll costs nothing however many approvals wait); True when more may be due at once."""
+        batch = approvals.due(rt.store.conn, now_iso(), limit=EXPIRY_BATCH)
+        decided = 0
+        for a in batch:
+            if not self.executor.is_active(a.run_id):
                 rt.decide_expired(a)
                 self.executor.submit(a.run_id)
+                decided += 1
+        return decided > 0 and len(batch) == EXPIRY_BATCH
 
 
 def default_runtime_factory(root: Path, storage_dir: Path, retriever: Callable[[Plan], Retriever | None]

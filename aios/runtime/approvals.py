@@ -11,12 +11,14 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from aios.errors import RunError
 from aios.runtime import hooks
+from aios.runtime.cursor import decode_cursor, encode_cursor
 
 __all__ = ["ApprovalStatus", "ApprovalKind", "Approval", "request", "get", "for_site", "pending", "listing",
-           "decide"]
+           "page", "due", "due_page", "decide"]
 
 
 class ApprovalStatus(enum.Enum):
@@ -86,21 +88,68 @@ def for_site(conn: sqlite3.Connection, run_id: str, site: str) -> Approval | Non
 
 
 def pending(conn: sqlite3.Connection) -> list[Approval]:
-    return [_from_row(r) for r in conn.execute(
-        "SELECT * FROM approvals WHERE status = 'pending' ORDER BY requested_at, rowid")]
+    return listing(conn)
 
 
 def listing(conn: sqlite3.Connection, *, include_decided: bool = False, run_id: str | None = None,
-            ) -> list[Approval]:
-    clauses, args = [], []
-    if not include_decided:
+            status: ApprovalStatus | None = None) -> list[Approval]:
+    """Every matching approval, oldest first. For a run, its few rows come through ``approvals_run_status``;
+    unbounded listings page with `page`."""
+    items: list[Approval] = []
+    cursor: str | None = None
+    while True:
+        chunk, cursor = page(conn, include_decided=include_decided, run_id=run_id, status=status, after=cursor,
+                             limit=1000)
+        items.extend(chunk)
+        if cursor is None:
+            return items
+
+
+def page(conn: sqlite3.Connection, *, include_decided: bool = False, run_id: str | None = None,
+         status: ApprovalStatus | None = None, after: str | None = None, limit: int = 50,
+         ) -> tuple[list[Approval], str | None]:
+    """One page of approvals, oldest first (``requested_at``, then insertion order), and the opaque cursor
+    of the next page (None on the last). A keyset page: it reads about ``limit`` rows of an index
+    (``approvals_run_status``, ``approvals_status_requested`` or ``approvals_requested``), whatever the
+    store holds."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if status is not None:
+        clauses.append("status = ?")
+        args.append(status.value)
+    elif not include_decided:
         clauses.append("status = 'pending'")
     if run_id:
         clauses.append("run_id = ?")
         args.append(run_id)
+    if after is not None:
+        requested_at, rowid = decode_cursor(after, 2)
+        clauses.append("(requested_at, rowid) > (?, ?)")
+        args.extend([requested_at, rowid])
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    return [_from_row(r) for r in conn.execute(
-        f"SELECT * FROM approvals {where} ORDER BY requested_at, rowid", args)]
+    rows = conn.execute(f"SELECT rowid AS _rowid, * FROM approvals {where} ORDER BY requested_at, rowid LIMIT ?",
+                        (*args, limit + 1)).fetchall()
+    nxt = encode_cursor([rows[limit - 1]["requested_at"], rows[limit - 1]["_rowid"]]) if len(rows) > limit else None
+    return [_from_row(r) for r in rows[:limit]], nxt
+
+
+def due(conn: sqlite3.Connection, now: str, *, limit: int = 100) -> list[Approval]:
+    """Pending approvals whose timeout is at or before ``now``, soonest first, at most ``limit``."""
+    return due_page(conn, now, limit=limit)[0]
+
+
+def due_page(conn: sqlite3.Connection, now: str, *, after: str | None = None, limit: int = 100,
+             ) -> tuple[list[Approval], str | None]:
+    """A page of `due` and the cursor of the next: a range of the ``approvals_due`` index (status,
+    expires_at), so a poll costs what is due, not what waits."""
+    key, args = "", list[Any]([now])
+    if after is not None:
+        key = " AND (expires_at, rowid) > (?, ?)"
+        args.extend(decode_cursor(after, 2))
+    rows = conn.execute(f"SELECT rowid AS _rowid, * FROM approvals WHERE status = 'pending' AND expires_at <= ?{key} "
+                        "ORDER BY expires_at, rowid LIMIT ?", (*args, limit + 1)).fetchall()
+    nxt = encode_cursor([rows[limit - 1]["expires_at"], rows[limit - 1]["_rowid"]]) if len(rows) > limit else None
+    return [_from_row(r) for r in rows[:limit]], nxt
 
 
 def decide(conn: sqlite3.Connection, approval_id: str, *, approve: bool, actor: str, note: str | None,

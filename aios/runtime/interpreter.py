@@ -343,18 +343,29 @@ class Runtime:
         (see `_fail_internal`); a run refused for a reason the operator can fix (its plan's policies
         are gone, another process took it) keeps its status and is reported with the error."""
         out = []
+        # runs that were executing, and waiting runs with an approval past its timeout (found through
+        # the `approvals_due` index): a waiting run nobody has to decide for costs nothing here
+        due: dict[str, list[Approval]] = {}
+        cursor: str | None = None
+        while True:
+            chunk, cursor = approvals.due_page(self.store.conn, log.now_iso(), after=cursor, limit=500)
+            for a in chunk:
+                due.setdefault(a.run_id, []).append(a)
+            if cursor is None:
+                break
         rows = self.store.conn.execute(
-            "SELECT id, status, owner FROM runs WHERE status IN ('admitted', 'running', 'compensating', 'waiting') "
+            "SELECT id, status, owner, created_at FROM runs WHERE status IN ('admitted', 'running', 'compensating') "
             "ORDER BY created_at").fetchall()
+        if due:
+            rows += [r for r in self.store.conn.execute(
+                "SELECT id, status, owner, created_at FROM runs WHERE id IN (SELECT value FROM json_each(?)) "
+                "AND status = 'waiting'", (json.dumps(list(due)),))]
+            rows.sort(key=lambda r: r["created_at"])
         for row in rows:
             if row["owner"] and owner_alive(row["owner"]):
                 continue
             if row["status"] == RunStatus.WAITING.value:
-                expired = [a for a in approvals.listing(self.store.conn, run_id=row["id"])
-                           if a.expires_at and a.expires_at <= log.now_iso()]
-                if not expired:
-                    continue
-                for a in expired:
+                for a in due[row["id"]]:
                     self.decide_expired(a)
             try:
                 out.append(self.resume(row["id"]))

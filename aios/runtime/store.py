@@ -32,7 +32,7 @@ from aios.errors import StorageError
 
 __all__ = ["Store", "SCHEMA_VERSION", "CommitProbe", "use_wal", "MaskingConnection", "MaskingCursor"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: indexes for keyset listings and due expiry, the records_head table
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT, cost_usd REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0, owner TEXT,
     rerun_of TEXT, rerun_from TEXT
 );
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at, id);
+CREATE INDEX IF NOT EXISTS runs_status_created ON runs(status, created_at, id);
+CREATE INDEX IF NOT EXISTS runs_playbook_created ON runs(playbook, created_at, id);
 CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY, run_id TEXT, step_id TEXT, type TEXT NOT NULL, at TEXT NOT NULL,
     body TEXT NOT NULL, prev BLOB NOT NULL, hash BLOB NOT NULL
@@ -74,8 +76,11 @@ CREATE TABLE IF NOT EXISTS approvals (
     requested_at TEXT NOT NULL, expires_at TEXT, on_timeout TEXT NOT NULL DEFAULT 'reject',
     status TEXT NOT NULL, decided_by TEXT, decided_at TEXT, note TEXT
 );
-CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
+CREATE INDEX IF NOT EXISTS approvals_status_requested ON approvals(status, requested_at);
+CREATE INDEX IF NOT EXISTS approvals_due ON approvals(status, expires_at);
 CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id, site);
+CREATE INDEX IF NOT EXISTS approvals_run_status ON approvals(run_id, status, requested_at);
+CREATE INDEX IF NOT EXISTS approvals_requested ON approvals(requested_at);
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, run_id TEXT, step_id TEXT, severity TEXT NOT NULL, message TEXT NOT NULL,
     created_at TEXT NOT NULL, acknowledged_at TEXT
@@ -84,6 +89,14 @@ CREATE TABLE IF NOT EXISTS breakers (
     connector TEXT PRIMARY KEY, failures INTEGER NOT NULL, opened_until REAL NOT NULL DEFAULT 0
 );
 """
+
+# Upgrading a store in place: the DDL above only creates what is missing, so it and these drops (of
+# indexes that later ones replace; the planner preferred them to the composite ones) bring a store of
+# any earlier version up to date, and running them twice changes nothing.
+_DROPPED = (
+    "DROP INDEX IF EXISTS runs_status",  # v1: runs_status_created serves status filters and their order
+    "DROP INDEX IF EXISTS approvals_status",  # v1: chosen over run_id for a run's approvals, scanning all
+)
 
 
 class CommitProbe:
@@ -208,11 +221,17 @@ class Store:
                                f"(schema {row[0]}, this is {SCHEMA_VERSION})")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            if row is not None and self.conn.execute(  # another process upgraded it while this one waited
+                    "SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION):
+                self.conn.execute("COMMIT")
+                return
             for statement in _split(_DDL):
                 self.conn.execute(statement)
             from aios.runtime.records import ensure_records_schema
 
             ensure_records_schema(self.conn)
+            for statement in _DROPPED:
+                self.conn.execute(statement)
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
             self.conn.execute("COMMIT")

@@ -11,6 +11,7 @@ from typing import Any
 from aios.errors import RunError
 from aios.runtime.log import LogEntry, entries_for_run
 from aios.runtime.policy_gate import denial_text
+from aios.runtime.queries import runs_with_prefix
 from aios.runtime.runstate import T
 
 __all__ = ["StepTrace", "RunTrace", "load_trace", "format_trace"]
@@ -74,10 +75,10 @@ class RunTrace:
 def load_trace(conn: sqlite3.Connection, run_id: str) -> RunTrace:
     row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
-        matches = conn.execute("SELECT id FROM runs WHERE id LIKE ? LIMIT 2", (run_id + "%",)).fetchall()
+        matches = runs_with_prefix(conn, run_id)
         if len(matches) != 1:
             raise RunError(f"no run `{run_id}` (see `aios runs list`)")
-        row = conn.execute("SELECT * FROM runs WHERE id = ?", (matches[0][0],)).fetchone()
+        row = conn.execute("SELECT * FROM runs WHERE id = ?", (matches[0],)).fetchone()
     ev = conn.execute("SELECT * FROM events WHERE id = ?", (row["event_id"],)).fetchone()
     event = {"id": row["event_id"]}
     if ev is not None:

@@ -9,7 +9,8 @@ import pytest
 
 from aios.errors import StorageError
 from aios.runtime import log
-from aios.runtime.store import Store
+from aios.runtime.records import RecordStore
+from aios.runtime.store import SCHEMA_VERSION, Store
 
 
 def _fill(store: Store, n: int, run: str = "r1") -> None:
@@ -168,3 +169,38 @@ def test_processes_opening_a_new_store_at_the_same_moment_all_get_it(tmp_path: P
     with Store.open(storage) as s:
         assert s.query("SELECT count(*) FROM log WHERE type = 'test.opened'")[0][0] == 8
         assert log.verify(s.conn).ok
+
+
+def _as_v1(path: Path) -> None:
+    """Turn a new store into what schema 1 wrote: its indexes, its records view, no records_head."""
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        DROP INDEX runs_created; DROP INDEX runs_status_created; DROP INDEX runs_playbook_created;
+        DROP INDEX approvals_status_requested; DROP INDEX approvals_due; DROP INDEX approvals_run_status;
+        DROP INDEX approvals_requested;
+        CREATE INDEX runs_status ON runs(status); CREATE INDEX approvals_status ON approvals(status);
+        DROP TRIGGER records_head_track; DROP TABLE records_head; DROP VIEW records_current;
+        CREATE VIEW records_current AS SELECT r.* FROM records r WHERE r.version =
+            (SELECT max(version) FROM records m WHERE m.schema = r.schema AND m.id = r.id);
+        UPDATE meta SET value = '1' WHERE key = 'schema_version';
+    """)
+    rows = [("Note", f"n{i % 3}", i // 3 + 1, "{}", f"2026-01-01T00:00:0{i}.000Z", "x") for i in range(7)]
+    conn.executemany("INSERT INTO records(schema, id, version, data, written_at, sha256) VALUES (?,?,?,?,?,?)", rows)
+    conn.commit()
+    conn.close()
+
+
+def test_a_schema_1_store_is_upgraded_in_place_and_twice_is_harmless(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    _as_v1(tmp_path / "state.db")
+    for _ in range(2):
+        with Store.open(tmp_path) as s:
+            indexes = {r[0] for r in s.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            assert {"runs_created", "runs_status_created", "approvals_due", "approvals_run_status",
+                    "records_head_written"} <= indexes
+            assert not {"runs_status", "approvals_status"} & indexes
+            assert s.query("SELECT value FROM meta WHERE key = 'schema_version'")[0][0] == str(SCHEMA_VERSION)
+            head = [tuple(r) for r in s.query("SELECT id, version FROM records_head ORDER BY id")]
+            assert head == [("n0", 3), ("n1", 2), ("n2", 2)]
+            assert [tuple(r) for r in s.query("SELECT id, version FROM records_current ORDER BY id")] == head
+            assert [(r.id, r.version) for r in RecordStore(s.conn).current("Note")] == [("n0", 3), ("n2", 2), ("n1", 2)]
