@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aios.plan.plan import Connector, Playbook, SideEffect, Step, StepKind
 
@@ -77,6 +78,18 @@ class PlaybookGraph:
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(n.id for n in self.nodes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The graph as plain data, for JSON (the dashboard's `/api/`)."""
+        return {
+            "name": self.name, "trigger": self.trigger, "description": self.description,
+            "nodes": [{"id": n.id, "kind": n.kind.value, "summary": n.summary, "side_effect": n.side_effect.value,
+                       "connector": n.connector, "compensate": n.compensate, "writes": n.writes,
+                       "map_over": n.map_over, "approval": n.approval, "description": n.description,
+                       "lines": list(n.lines)} for n in self.nodes],
+            "edges": [{"source": e.source, "target": e.target, "kind": e.kind.value, "condition": e.condition}
+                      for e in self.edges],
+        }
 
 
 def build_graph(playbook: Playbook, connectors: Mapping[str, Connector]) -> PlaybookGraph:

@@ -82,8 +82,8 @@ def to_svg(graph: PlaybookGraph, *, highlight: Collection[str] = (), statuses: M
 
 
 def _marker(marker_id: str, color: str) -> str:
-    return (f'<marker id="{marker_id}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-            f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>')
+    return (f'<marker id="{marker_id}" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" '
+            f'markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>')
 
 
 def _edges(graph: PlaybookGraph, layout: Layout, m: Marks, prefix: str) -> list[str]:

@@ -335,3 +335,14 @@ def test_cli_workspace_with_errors_prints_diagnostics_and_exits_1(tmp_path: pyte
 def test_the_example_in_playbooks_md_is_what_aios_graph_prints() -> None:
     text = (ROOT / "docs" / "playbooks.md").read_text(encoding="utf-8")
     assert f"```mermaid\n{to_mermaid(example('content-pipeline'))}```" in text
+
+
+def test_as_dict_is_json_with_every_node_and_edge() -> None:
+    import json
+
+    g = hostile()
+    data = json.loads(json.dumps(g.as_dict()))
+    assert [n["id"] for n in data["nodes"]] == list(g.ids)
+    assert [(e["source"], e["target"], e["kind"]) for e in data["edges"]] == [
+        (e.source, e.target, e.kind.value) for e in g.edges]
+    assert data["nodes"][3]["side_effect"] == "irreversible" and data["nodes"][2]["approval"] is True
