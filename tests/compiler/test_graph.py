@@ -55,7 +55,7 @@ def example(name: str) -> PlaybookGraph:
 
 def hostile() -> PlaybookGraph:
     """Names and texts that break naive renderers: quotes, markup, ampersands, backslashes, newlines."""
-    nasty = 'say "hi" <b>&amp;</b> \\n\nnext line'
+    nasty = 'say "hi" <b>&amp;</b> \\n\nnext\x07 line'
     effect = RecordType("Any", ())
     connectors = {"x.fire": Connector("x.fire", effect, effect, SideEffect.IRREVERSIBLE),
                   "x.undo": Connector("x.undo", effect, effect, SideEffect.REVERSIBLE)}
@@ -254,7 +254,7 @@ def test_svg_escapes_hostile_text() -> None:
     text = to_svg(g, statuses={'a"<&>': '<x y="z">'}, id_prefix='p"><')
     nodes = svg_nodes(text)  # parses
     el = nodes['a"<&>']
-    assert el.findtext(f"{SVG}title", "").endswith('say "hi" <b>&amp;</b> \\n\nnext line')
+    assert el.findtext(f"{SVG}title", "").endswith('say "hi" <b>&amp;</b> \\n\nnext  line')  # a control character XML cannot hold
     assert el.get("data-status") == '<x y="z">'
     assert "<script>" not in text and 'p"><' not in text
     assert nodes["end"].findtext(f"{SVG}title") == "end\n</title><script>"
