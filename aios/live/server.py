@@ -42,6 +42,7 @@ from aios.live.routing import drop_folders, scheduled, webhook_sources
 from aios.live.scheduler import Scheduler
 from aios.live.timetable import schedules
 from aios.live.webhooks import DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW_S, IntakeConfig, webhook_app
+from aios.notify.sender import SenderThread
 from aios.plan.plan import Plan
 from aios.runtime.interpreter import Retriever
 
@@ -187,6 +188,7 @@ class LiveServer:
             self.url = f"http://{opts.host}:{port}"
             lock.update({"mode": self.mode, "url": self.url, "port": port})
             http = _Uvicorn(webhook_app(intake), sock)
+            notifier = SenderThread(self.root, self.storage_dir, lambda: self.current.plan, self.url)
             producers: list[Any] = []
             if opts.schedules:
                 producers.append(Scheduler(self.storage_dir, self.current, self.console, on_event=dispatcher.wake))
@@ -202,6 +204,7 @@ class LiveServer:
                 indexer.start()
                 executor.start()
                 dispatcher.start()
+                notifier.start()
                 for p in producers:
                     p.start()
                 http.start()
@@ -225,6 +228,7 @@ class LiveServer:
                 committer.close()
                 dispatcher.stop()
                 left = executor.stop(opts.grace_s)
+                notifier.stop()
                 indexer.stop()
             if left:
                 self.console.line(f"stopped; {left} run(s) still executing were left resumable "

@@ -27,8 +27,10 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aios.notify import outbox
 from aios.notify.channels import deliver
@@ -40,7 +42,7 @@ from aios.runtime.connectors import ConnectorFailed
 from aios.runtime.interpreter import Runtime
 from aios.runtime.store import Store
 
-__all__ = ["Sender", "FlushReport", "MAX_ATTEMPTS", "LEASE_S", "recover", "DEFAULT_BASE_URL"]
+__all__ = ["Sender", "SenderThread", "FlushReport", "MAX_ATTEMPTS", "LEASE_S", "recover", "DEFAULT_BASE_URL"]
 
 MAX_ATTEMPTS = 8
 LEASE_S = 120.0
@@ -85,14 +87,10 @@ class Sender:
     def __init__(self, runtime: Runtime, *, base_url: str | None = None) -> None:
         self.rt = runtime
         self.base_url = base_url
-        self._wake = threading.Event()
 
     @property
     def plan(self) -> Plan:
         return self.rt.plan
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def flush(self, *, now: datetime | None = None) -> FlushReport:
         report = FlushReport()
@@ -168,14 +166,45 @@ class Sender:
                   else _parse(created_at) + timedelta(seconds=DEFAULT_TTL_S))
         return approval_link(self.rt.storage_dir, base, str(data["approval"]), nid, int(expiry.timestamp()))
 
-    def loop(self, stop: threading.Event, interval_s: float = 1.0) -> None:
-        """Flush until ``stop`` is set (the server's sender thread); a failure is retried next round."""
-        while not stop.is_set():
-            try:
-                self.flush()
-            except Exception as err:  # noqa: BLE001 - the loop must outlive one bad round
-                if stop.is_set():
-                    return
-                print(f"notifications: {type(err).__name__}: {err}", flush=True)
-            self._wake.wait(interval_s)
-            self._wake.clear()
+
+
+class SenderThread:
+    """The server's sender: a thread that flushes the outbox about every second, with the live plan
+    (a reloaded plan brings its ``notify:`` settings in on the next round)."""
+
+    def __init__(self, root: Path, storage_dir: Path, plan: Callable[[], Plan], base_url: str) -> None:
+        self.root, self.storage_dir, self.plan, self.base_url = root, storage_dir, plan, base_url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aios-notify", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        rt: Runtime | None = None
+        try:
+            while not self._stop.is_set():
+                plan = self.plan()
+                if plan.settings.notify is not None:
+                    if rt is None or rt.plan is not plan:
+                        if rt is not None:
+                            rt.close()
+                        else:
+                            recover_store = Store.open(self.storage_dir)
+                            try:
+                                recover(recover_store)  # this server is the one sender: take up the rest
+                            finally:
+                                recover_store.close()
+                        rt = Runtime(plan, self.root, storage=self.storage_dir)
+                    try:
+                        Sender(rt, base_url=self.base_url).flush()
+                    except Exception as err:  # noqa: BLE001 - the next round tries again
+                        print(f"notifications: {type(err).__name__}: {err}", flush=True)
+                self._stop.wait(1.0)
+        finally:
+            if rt is not None:
+                rt.close()
