@@ -18,7 +18,7 @@ __all__ = ["dev", "serve", "emit"]
 _host = click.option("--host", default="127.0.0.1", show_default=True,
                      help="Interface to listen on (keep it on loopback; put a proxy in front for the internet).")
 _port = click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
-                     help="Port for webhooks and /healthz (0: any free port, printed at start).")
+                     help="Port for the dashboard, webhooks and /healthz (0: any free port, printed at start).")
 _workers = click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
                         help="Runs executed at the same time.")
 _max_body = click.option("--max-body", default=1024 * 1024, show_default=True, type=click.IntRange(1),
@@ -40,11 +40,20 @@ def _options(host: str, port: int, workers: int, max_body: int, grace: float, no
                         schedules=not no_schedules, drops=not no_drops, **extra)
 
 
+def _dashboard(webhooks: Any, hooks: Any) -> Any:
+    """The dashboard beside the webhooks on the server's port (imported only when serving)."""
+    from aios.web.app import mount_dashboard
+    from aios.web.host import Host
+
+    return mount_dashboard(webhooks, Host(hooks.root, hooks.storage_dir, hooks.plan, release=hooks.release,
+                                          stopping=hooks.stopping))
+
+
 def _run_server(root: Path, plan: Any, options: Any, console: Any, reloader: Any, mode: str) -> None:
     from aios.live.lock import LockHeld
     from aios.live.server import LiveServer
 
-    server = LiveServer(root, plan, options, console, reloader=reloader, mode=mode)
+    server = LiveServer(root, plan, options, console, reloader=reloader, mode=mode, wrap_app=_dashboard)
     try:
         code = server.run()
     except LockHeld as err:

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emit": ("aios.cli.live:emit", "Put an event into the workspace's event stream (and process it)."),
     "schedules": ("aios.cli.schedules:schedules", "List the next ticks of every schedule, in its time zone."),
     "memory": ("aios.cli.memory:memory", "Search and maintain memory: records, notes, summaries, archives."),
+    "notify": ("aios.cli.notify:notify", "List and deliver notifications (approvals, reminders, failures, alerts)."),
+    "token": ("aios.cli.token:token", "Create, list and revoke operator tokens for the dashboard."),
 }
 
 

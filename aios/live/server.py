@@ -46,7 +46,7 @@ from aios.notify.sender import SenderThread
 from aios.plan.plan import Plan
 from aios.runtime.interpreter import Retriever
 
-__all__ = ["ServeOptions", "LiveServer", "memory_retriever"]
+__all__ = ["ServeOptions", "LiveServer", "ServerHooks", "AppWrapper", "memory_retriever"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,20 @@ class ServeOptions:
     reload: bool = False
     step_ms: int = 30
     force_polling: bool | None = None
+
+
+@dataclass(frozen=True)
+class ServerHooks:
+    """What an app served beside the webhooks (the dashboard) may use of the running server."""
+    root: Path
+    storage_dir: Path
+    plan: Callable[[], Plan]
+    release: Callable[[str], None]  # hand a run (e.g. released by an approval) to the executor
+    stopping: Callable[[], bool]
+
+
+#: wraps the webhook app into the one app served on the port (`aios.web.app.mount_dashboard`)
+AppWrapper = Callable[[Any, ServerHooks], Any]
 
 
 def memory_retriever(root: Path, storage_dir: Path) -> Callable[[Plan], Retriever | None]:
@@ -113,11 +127,12 @@ class _Uvicorn:
 
 class LiveServer:
     def __init__(self, root: Path, plan: Plan, options: ServeOptions, console: Console, *,
-                 reloader: Reloader | None = None, mode: str = "serve") -> None:
+                 reloader: Reloader | None = None, mode: str = "serve", wrap_app: AppWrapper | None = None) -> None:
         self.root = root.resolve()
         self.options = options
         self.console = console
         self.mode = mode
+        self.wrap_app = wrap_app
         self.storage_dir = self.root / plan.settings.storage
         self.current = CurrentPlan(plan)
         self.reloader = reloader
@@ -187,7 +202,12 @@ class LiveServer:
             port = sock.getsockname()[1]
             self.url = f"http://{opts.host}:{port}"
             lock.update({"mode": self.mode, "url": self.url, "port": port})
-            http = _Uvicorn(webhook_app(intake), sock)
+            app: Any = webhook_app(intake)
+            if self.wrap_app is not None:
+                app = self.wrap_app(app, ServerHooks(self.root, self.storage_dir, lambda: self.current.plan,
+                                                     release=lambda run_id: (executor.submit(run_id), None)[1],
+                                                     stopping=lambda: intake.closing or self._stop.is_set()))
+            http = _Uvicorn(app, sock)
             notifier = SenderThread(self.root, self.storage_dir, lambda: self.current.plan, self.url)
             producers: list[Any] = []
             if opts.schedules:
