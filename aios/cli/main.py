@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedules": ("aios.cli.schedules:schedules", "List the next ticks of every schedule, in its time zone."),
     "memory": ("aios.cli.memory:memory", "Search and maintain memory: records, notes, summaries, archives."),
     "notify": ("aios.cli.notify:notify", "List and deliver notifications (approvals, reminders, failures, alerts)."),
+    "notify": ("aios.cli.notify:notify", "List and deliver notifications (approvals, reminders, failures, alerts)."),
     "token": ("aios.cli.token:token", "Create, list and revoke operator tokens for the dashboard."),
 }
 

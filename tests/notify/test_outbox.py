@@ -132,3 +132,23 @@ def test_email_to_the_outbox_folder_offline(tmp_path: Path, http: HttpTarget) ->
     Sender(rt).flush()
     files = list((ws / "outbox" / "mail").glob("*.eml"))
     assert len(files) == 1 and b"Approval needed" in files[0].read_bytes()
+
+
+def test_cli_flush_delivers_once_and_list_shows_the_outbox(tmp_path: Path, smtp: SmtpTarget, http: HttpTarget) -> None:
+    from click.testing import CliRunner
+
+    from aios.cli.main import cli
+
+    ws = write_workspace(tmp_path / "ws", smtp_port=smtp.port, hook_url=http.url("/notify"))
+    rt = _runtime(ws)
+    _ask(rt)
+    rt.close()
+    runner = CliRunner()
+    first = runner.invoke(cli, ["notify", "flush", "--json", "-w", str(ws)])
+    assert first.exit_code == 0, first.output
+    assert len(json.loads(first.output)["sent"]) == 2
+    again = runner.invoke(cli, ["notify", "flush", "--json", "-w", str(ws)])
+    assert json.loads(again.output)["sent"] == []
+    listed = runner.invoke(cli, ["notify", "list", "--status", "sent", "--json", "-w", str(ws)])
+    assert {n["event"] for n in json.loads(listed.output)["notifications"]} == {"approval.requested"}
+    assert len(smtp.transmissions) == 1 and len(http.requests) == 1
