@@ -50,7 +50,7 @@ def test_one_email_and_one_signed_webhook_per_approval(tmp_path: Path, smtp: Smt
     assert len(smtp.transmissions) == 1
     mail = smtp.transmissions[0]
     assert mail["To"] == "ops@notify.test" and "Approval needed: notes / check" in str(mail["Subject"])
-    assert f"/approvals/{approval}?t=" in mail.get_payload()
+    assert f"/approvals/{approval}?t=" in mail.get_payload(decode=True).decode()
     assert len(http.requests) == 1
     req = http.requests[0]
     body = json.dumps(req.body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -95,7 +95,7 @@ def test_reminder_is_due_before_the_timeout_and_skipped_once_decided(tmp_path: P
     report = sender.flush(now=later)
     assert len(report.sent) == 1 and len(report.skipped) == 1
     reminders = [m for m in smtp.transmissions if str(m["Subject"]).startswith("Reminder")]
-    assert len(reminders) == 1 and "'one'" in reminders[0].get_payload()
+    assert len(reminders) == 1 and "'one'" in reminders[0].get_payload(decode=True).decode()
     assert first != second
 
 
