@@ -16,9 +16,10 @@ the journal's note: the notification is then sent again with the same id, the sa
 (mail stores keep one copy) and the same ``X-Aios-Delivery``/``Idempotency-Key`` (a receiver that
 dedupes keeps one): at-least-once at the wire for that window, exactly-once for receivers that dedupe.
 
-Fault injection for tests: ``AIOS_NOTIFY_FAULT=kill-before-send`` or ``kill-after-send`` makes the
-process SIGKILL itself after the intent is committed, or after the delivery was accepted and
-journaled but before the result is committed.
+Fault injection for tests: ``AIOS_NOTIFY_FAULT=kill-before-send`` or ``kill-after-send`` (optionally
+``:<channel>``, for that channel's notifications only) makes the process SIGKILL itself after the
+intent is committed, or after the delivery was accepted and journaled but before the result is
+committed. Never set it outside tests.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def _parse(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
-def _fault(point: str) -> None:
-    if os.environ.get(FAULT_ENV) == point:
+def _fault(point: str, channel: str) -> None:
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and wanted in (point, f"{point}:{channel}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -131,7 +133,7 @@ class Sender:
                     return
             conn.execute("UPDATE notifications SET status = 'sending', attempts = attempts + 1, lease_until = ? "
                          "WHERE id = ?", (_iso(at + timedelta(seconds=LEASE_S)), nid))
-        _fault("kill-before-send")
+        _fault("kill-before-send", n.channel)
         url = self._link(n.id, n.event, n.data, n.created_at)
         try:
             out = deliver(channel, nid=n.id, event=n.event.value, title=n.title, text=n.text, url=url, data=n.data,
@@ -150,7 +152,7 @@ class Sender:
                              ("failed" if final else "pending", message, n.due_at if final else retry_at, nid))
             (report.failed if final else report.retrying).append(nid)
             return
-        _fault("kill-after-send")
+        _fault("kill-after-send", n.channel)
         with store.transaction() as conn:  # the result
             conn.execute("UPDATE notifications SET status = 'sent', sent_at = ?, error = NULL, lease_until = NULL, "
                          "output = ? WHERE id = ?", (log.now_iso(), json.dumps(out, default=str), nid))
