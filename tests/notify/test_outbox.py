@@ -152,3 +152,20 @@ def test_cli_flush_delivers_once_and_list_shows_the_outbox(tmp_path: Path, smtp:
     listed = runner.invoke(cli, ["notify", "list", "--status", "sent", "--json", "-w", str(ws)])
     assert {n["event"] for n in json.loads(listed.output)["notifications"]} == {"approval.requested"}
     assert len(smtp.transmissions) == 1 and len(http.requests) == 1
+
+
+def test_a_timeout_notifies_and_its_alert_too(tmp_path: Path, smtp: SmtpTarget, http: HttpTarget) -> None:
+    ws = write_workspace(tmp_path / "ws", smtp_port=smtp.port, hook_url=http.url("/notify"))
+    rt = _runtime(ws)
+    approval = _ask(rt)
+    from aios.runtime import approvals
+
+    current = approvals.get(rt.store.conn, approval)
+    assert current is not None
+    rt.decide_expired(current)  # as the dispatcher's sweep does once expires_at has passed
+    Sender(rt).flush()
+    subjects = [str(m["Subject"]) for m in smtp.transmissions]
+    assert any(s.startswith("Approval timed out: notes") for s in subjects), subjects
+    events = [r.body["event"] for r in http.requests]
+    assert events.count("alert.raised") == 1 and events.count("approval.requested") == 1
+    assert not any(s.startswith("Reminder") for s in subjects)
