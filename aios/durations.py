@@ -11,7 +11,8 @@ import re
 
 from aios.limits import MAX_DURATION_DAYS
 
-__all__ = ["UNIT_SECONDS", "MAX_DURATION_SECONDS", "duration_seconds", "show_duration", "too_long_message"]
+__all__ = ["UNIT_SECONDS", "MAX_DURATION_SECONDS", "duration_seconds", "show_duration", "too_long_message",
+           "iso_plus_seconds"]
 
 UNIT_SECONDS: dict[str, float] = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86400
@@ -44,3 +45,16 @@ def show_duration(seconds: float) -> str:
         if abs(count - round(count)) < 1e-9 * max(1.0, abs(count)):
             return f"{round(count)}{unit}"
     return f"{seconds:g}s"
+
+
+def iso_plus_seconds(iso: str, seconds: float) -> str:
+    """The ISO 8601 UTC time ``seconds`` after ``iso``; past the calendar's end it stays at its last
+    millisecond (an expiry that far off never comes), never an ``OverflowError`` mid-run."""
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    try:
+        t = start + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        t = datetime.max.replace(tzinfo=UTC) if seconds > 0 else datetime.min.replace(tzinfo=UTC)
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")

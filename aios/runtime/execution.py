@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aios.durations import iso_plus_seconds
 from aios.errors import PolicyError, RunError
 from aios.models.adapter import ModelError, ModelRequest, Usage
 from aios.plan.plan import Plan, RetryPolicy, SideEffect, Step, StepKind, Template, TValue, Variant
@@ -643,7 +644,7 @@ class Execution:
             def work(conn: sqlite3.Connection, at: str) -> None:
                 expires = None
                 if req["timeout_s"]:
-                    expires = _plus_seconds(at, float(req["timeout_s"]))
+                    expires = iso_plus_seconds(at, float(req["timeout_s"]))
                 made = approvals.request(conn, run_id=st.run_id, step_id=req["step"], site=req["site"],
                                          kind=req["kind"], message=req["message"], rule=req["rule"],
                                          approvers=tuple(req["approvers"]), at=at, expires_at=expires,
@@ -693,10 +694,4 @@ class Execution:
 def _expr(tpl: Template) -> Template:
     return tpl if tpl.expression else Template(tpl.source, tpl.span, True)
 
-
-def _plus_seconds(iso: str, seconds: float) -> str:
-    from datetime import datetime, timedelta
-
-    t = datetime.fromisoformat(iso.replace("Z", "+00:00")) + timedelta(seconds=seconds)
-    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

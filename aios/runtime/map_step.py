@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aios.durations import iso_plus_seconds
 from aios.plan.plan import Step, StepKind, Template
 from aios.runtime import approvals
 from aios.runtime.approvals import Approval
@@ -131,7 +132,7 @@ def _ask(ex: Execution, step: Step, idx: int, item: Any, wait: Wait) -> Approval
     entries: list[Entry] = []
 
     def work(conn: sqlite3.Connection, at: str) -> None:
-        expires = _plus_seconds(at, float(req["timeout_s"])) if req["timeout_s"] else None
+        expires = iso_plus_seconds(at, float(req["timeout_s"])) if req["timeout_s"] else None
         made = approvals.request(conn, run_id=st.run_id, step_id=req["step"], site=req["site"], kind=req["kind"],
                                  message=message, rule=req["rule"], approvers=tuple(req["approvers"]), at=at,
                                  expires_at=expires, on_timeout=req["on_timeout"])
@@ -159,10 +160,4 @@ def _reject(ex: Execution, step: Step, idx: int, failure: StepFailure) -> None:
     ss.item_results[idx] = result
     ex.rt.emit(Progress(ex.state.run_id, step.id, step.kind.value, "rejected", f"item {idx}: {failure.message}"))
 
-
-def _plus_seconds(iso: str, seconds: float) -> str:
-    from datetime import datetime, timedelta
-
-    t = datetime.fromisoformat(iso.replace("Z", "+00:00")) + timedelta(seconds=seconds)
-    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
