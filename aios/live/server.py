@@ -266,6 +266,8 @@ class LiveServer:
         plan = self.current.plan
         self.console.line(f"aios {self.mode}: listening on {self.url} — plan {plan.content_hash[:12]} "
                           f"({len(plan.playbooks)} playbooks), storage {self._rel(self.storage_dir)}")
+        if self.wrap_app is not None:
+            self.console.line(f"dashboard: {self.url}/ (log in with a token from `aios token create --name NAME`)")
         sources = webhook_sources(plan)
         if sources:
             self.console.line("webhooks: " + ", ".join(f"POST {self.url}/hooks/{n}" for n in sorted(sources)))

@@ -191,3 +191,20 @@ def test_a_secret_is_never_rendered(canary: str, env: Env) -> None:
     for b in bodies:
         assert canary not in b and canary not in html.unescape(b)
         assert canary[:12] not in b
+
+
+def test_resume_continues_an_admitted_run_and_refuses_a_waiting_one(env: Env) -> None:
+    from aios.runtime.interpreter import Runtime
+
+    with Runtime(env.plan, env.ws) as rt:
+        admitted = rt.admit("content-pipeline", {"type": "lead.received", "id": "small-lead",
+                                                 "payload": {"name": "B", "email": "b@c.example", "message": "m",
+                                                             "budget_eur": 100, "topics": ["x"]}})
+    c = env.client()
+    bearer = {"Authorization": f"Bearer {env.token}"}
+    assert c.get(f"/api/runs/{admitted}", headers=bearer).json()["actions"] == {"cancel": True, "resume": True}
+    r = c.post(f"/api/runs/{admitted}/resume", headers=bearer)
+    assert r.status_code == 200 and r.json() == {"run": admitted, "status": "completed", "by": "operator"}
+    waiting = c.post(f"/api/runs/{env.run_id}/resume", headers=bearer)
+    assert waiting.status_code == 409 and "resumes when its approval is decided" in waiting.json()["error"]
+    assert c.get(f"/api/runs/{env.run_id}", headers=bearer).json()["actions"] == {"cancel": True, "resume": False}

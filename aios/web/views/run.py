@@ -19,6 +19,8 @@ from aios.web.pages import Context, PageError, Pages, Params
 
 __all__ = ["routes", "build", "approval_json"]
 
+_RESUMABLE = frozenset({RunStatus.ADMITTED, RunStatus.RUNNING, RunStatus.COMPENSATING})
+
 
 def approval_json(a: approvals.Approval) -> dict[str, Any]:
     return {**dataclasses.asdict(a), "kind": a.kind.value, "status": a.status.value, "approvers": list(a.approvers)}
@@ -49,7 +51,8 @@ def build(host: Host, request: Request) -> Context:
         "steps": [_step(s) for s in trace.steps],
         "entries": trace.run_entries,
         "approvals": [approval_json(a) for a in approvals.listing(conn, include_decided=True, run_id=trace.run_id)],
-        "actions": {"cancel": status not in TERMINAL, "resume": status not in TERMINAL},
+        # resume: a run nobody is executing (after a crash); a waiting run needs its approval instead
+        "actions": {"cancel": status not in TERMINAL, "resume": status in _RESUMABLE},
     }
 
 
@@ -66,8 +69,9 @@ def resume(host: Host, actor: Actor, run_id: str, params: Params) -> Context:
     row = host.store().conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise PageError(404, f"no run `{run_id}`")
-    if RunStatus(row["status"]) in TERMINAL:
-        raise PageError(409, f"run `{run_id}` is already {row['status']}")
+    if RunStatus(row["status"]) not in _RESUMABLE:
+        raise PageError(409, f"run `{run_id}` is {row['status']}: " + (
+            "it resumes when its approval is decided" if row["status"] == "waiting" else "nothing to resume"))
     try:
         host.continue_run(run_id, actor.name)
     except AiosError as err:
