@@ -69,7 +69,7 @@ class Pages:
         actor = actor_of(request.scope)
         html = self.env.get_template(template).render(
             page=ctx, actor=actor.to_json() if actor else None, csrf_token=csrf_token(request.scope),
-            nav=NAV, path=request.url.path)
+            nav=NAV, path=request.url.path, query=request.url.query)
         return HTMLResponse(html, status_code=status)
 
     def error(self, request: Request, err: PageError, api: bool) -> Response:

@@ -73,6 +73,7 @@ def test_runs_are_keyset_paginated_newest_first_with_filters(env: Env) -> None:
     assert c.get("/api/runs?status=bogus").status_code == 400
     html_page = c.get("/runs?_size=3").text
     assert 'rel="next"' in html_page and "_next=" in html_page
+    assert 'href="/api/runs?_size=3"' in html_page  # the JSON link keeps the page's query
 
 
 def test_bearer_api_approves_as_the_tokens_actor_and_enforces_approvers(env: Env) -> None:
