@@ -174,13 +174,21 @@ class Verification:
         return f"log chain broken at {where}: {self.reason}; {self.entries} entries before it verify"
 
 
-def verify(conn: sqlite3.Connection) -> Verification:
-    """Walk the chain from its anchor; report the first entry that does not fit."""
+def verify(conn: sqlite3.Connection, *, since: tuple[int, bytes] | None = None,
+           limit: int | None = None) -> Verification:
+    """Walk the chain from its anchor; report the first entry that does not fit.
+
+    ``since`` is ``(seq, hash)`` of an entry an earlier walk verified: the walk continues after it
+    (``entries`` then counts only the entries walked), unless it lies before the archived segments.
+    ``limit`` stops the walk, verified so far, after that many entries."""
     seg = conn.execute("SELECT last_seq, last_hash FROM log_segments ORDER BY last_seq DESC LIMIT 1").fetchone()
     expected_seq, prev = (int(seg[0]), bytes(seg[1])) if seg is not None else (0, GENESIS)
+    if since is not None and since[0] > expected_seq:
+        expected_seq, prev = since
     count = 0
     cur = conn.execute("SELECT seq, run_id, step_id, type, at, body, prev, hash FROM log "
-                       "WHERE seq > ? ORDER BY seq", (expected_seq,))
+                       "WHERE seq > ? ORDER BY seq" + (" LIMIT ?" if limit is not None else ""),
+                       (expected_seq,) if limit is None else (expected_seq, limit))
     for seq, run_id, step_id, type_, at, body, stored_prev, stored_hash in cur:
         expected_seq += 1
         if seq != expected_seq:
