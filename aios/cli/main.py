@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("aios.cli.policy:policy", "Test, explain and review the rule policies (policies/*.rules)."),
     "run": ("aios.cli.run:run", "Run a playbook on an event, durably."),
     "runs": ("aios.cli.run:runs", "List, show, resume, cancel and re-run runs."),
+    "playbooks": ("aios.cli.playbooks:playbooks", "List playbooks; pause one (its events queue) or resume it."),
     "approvals": ("aios.cli.approvals:approvals_group", "List approvals asked for by gates and policies."),
     "approve": ("aios.cli.approvals:approve", "Approve a pending approval and resume its run."),
     "reject": ("aios.cli.approvals:reject", "Reject a pending approval."),
@@ -36,7 +37,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emit": ("aios.cli.live:emit", "Put an event into the workspace's event stream (and process it)."),
     "schedules": ("aios.cli.schedules:schedules", "List the next ticks of every schedule, in its time zone."),
     "memory": ("aios.cli.memory:memory", "Search and maintain memory: records, notes, summaries, archives."),
-    "notify": ("aios.cli.notify:notify", "List and deliver notifications (approvals, reminders, failures, alerts)."),
     "notify": ("aios.cli.notify:notify", "List and deliver notifications (approvals, reminders, failures, alerts)."),
     "token": ("aios.cli.token:token", "Create, list and revoke operator tokens for the dashboard."),
 }

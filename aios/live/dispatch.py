@@ -10,11 +10,15 @@ Execution happens on worker threads, each with its own connection. A run is resu
 durable point, on the plan it is pinned to. The same poll also picks up what other processes leave
 behind: runs whose approval was decided (``aios approve --no-resume``) and runs whose process died,
 plus approvals past their timeout.
+
+A paused playbook (`aios.live.pauses`) starts no run: its events are held, and `release_held` admits
+them, in arrival order, once it is resumed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import queue
 import threading
 import time
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aios.errors import AiosError, RunError
-from aios.live import journal
+from aios.live import journal, pauses
 from aios.live.console import Console
 from aios.live.current import CurrentPlan
 from aios.live.events import now_iso
@@ -39,7 +43,7 @@ from aios.runtime.ownership import owner_alive
 from aios.runtime.runstate import Event
 from aios.runtime.store import Store
 
-__all__ = ["Dispatch", "dispatch_event", "dispatch_pending", "Executor", "Dispatcher", "RuntimeFactory",
+__all__ = ["Dispatch", "dispatch_event", "dispatch_pending", "release_held", "Executor", "Dispatcher", "RuntimeFactory",
            "resumable_runs"]
 
 RuntimeFactory = Callable[[Plan, Store], Runtime]
@@ -68,10 +72,14 @@ def dispatch_event(rt: Runtime, row: JournalRow) -> Dispatch:
     runs: list[str] = []
     new: list[str] = []
     errors: list[str] = []
+    held: list[str] = []
     for pb in targets:
         found = _existing_run(rt.store, ev.id, pb.name)
         if found is not None:
             runs.append(found)
+            continue
+        if pauses.is_paused(rt.store.conn, pb.name) is not None:
+            held.append(pb.name)  # manual mode: kept until the playbook resumes
             continue
         try:
             run_id = rt.admit(pb.name, Event(ev.id, ev.type, ev.source, ev.time, ev.payload))
@@ -84,9 +92,12 @@ def dispatch_event(rt: Runtime, row: JournalRow) -> Dispatch:
     if not targets:
         status, note = EventStatus.UNROUTED, f"no playbook is triggered by `{ev.type}` from `{ev.source}`"
     else:
-        status, note = (EventStatus.DISPATCHED if runs else EventStatus.REJECTED), "; ".join(errors) or None
+        status = EventStatus.DISPATCHED if runs else EventStatus.HELD if held else EventStatus.REJECTED
+        note = "; ".join([*errors, *(f"`{name}` is paused: queued until it resumes" for name in held)]) or None
     with rt.store.transaction() as conn:
         at = now_iso()
+        for name in held:
+            pauses.hold(conn, ev.id, name, row.seq, at)
         journal.mark(conn, ev.id, status, runs, note, at)
         for message in errors:
             raise_alert(conn, run_id=None, step_id=None, severity=Severity.WARNING,
@@ -118,6 +129,33 @@ def dispatch_pending(rt: Runtime, limit: int = 100) -> list[Dispatch]:
                 out.append(Dispatch(r.event.id, r.event.type, EventStatus.UNROUTED, (), (), note))
     skip = {r.event.id for r in unrouted}
     out.extend(dispatch_event(rt, row) for row in rows if row.event.id not in skip)
+    out.extend(release_held(rt, limit))
+    return out
+
+
+def release_held(rt: Runtime, limit: int = 100) -> list[Dispatch]:
+    """Admit the events held for playbooks that were resumed since, in arrival order, each once:
+    an existing run of the (event, playbook) is found instead of admitting a second one."""
+    out: list[Dispatch] = []
+    for event_id, playbook in pauses.releasable(rt.store.conn, limit):
+        r = rt.store.conn.execute("SELECT type, source, time, payload FROM live_events WHERE id = ?",
+                                  (event_id,)).fetchone()
+        run_id = _existing_run(rt.store, event_id, playbook)
+        new: tuple[str, ...] = ()
+        note = None
+        if r is not None and run_id is None and playbook in rt.plan.playbook_map:
+            try:
+                run_id = rt.admit(playbook, Event(event_id, r["type"], r["source"], r["time"], json.loads(r["payload"])))
+                new = (run_id,)
+            except RunError as err:
+                note = f"{playbook}: {err}"
+        elif run_id is None:
+            note = f"`{playbook}` is no longer in the workspace"
+        with rt.store.transaction() as conn:
+            pauses.mark_released(conn, event_id, playbook, run_id, now_iso())
+        out.append(Dispatch(event_id, r["type"] if r is not None else "?",
+                            EventStatus.DISPATCHED if run_id else EventStatus.REJECTED,
+                            (run_id,) if run_id else (), new, note))
     return out
 
 

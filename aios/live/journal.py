@@ -7,7 +7,8 @@ are created by this module (``CREATE … IF NOT EXISTS``), so the runtime's sche
     the canonical stream in arrival order (``seq``), unique by event ``id``. ``status`` is
     ``pending`` until the dispatcher has admitted the event's runs (``dispatched``), found no playbook
     for it (``unrouted``) or had every admission refused (``rejected``, with the reason in ``note``).
-    A redelivery of a known id only increments ``deliveries``.
+    A redelivery of a known id only increments ``deliveries``. ``held``: every playbook it triggers is
+    paused (`aios.live.pauses`).
 ``live_schedules``
     per scheduled playbook, the last tick that was handled (for the missed-run policy).
 
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from aios.limits import PayloadError, read_json
 from aios.live.events import LiveEvent, now_iso
+from aios.live.pauses import DDL as PAUSE_DDL
 from aios.runtime.store import Store
 
 __all__ = ["ensure_live_schema", "accept", "pending", "mark", "JournalRow", "EventStatus", "open_store",
@@ -55,6 +57,7 @@ class EventStatus:
     DISPATCHED = "dispatched"
     UNROUTED = "unrouted"
     REJECTED = "rejected"
+    HELD = "held"  # every playbook it triggers is paused: kept in `live_held` until they resume
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ class JournalRow:
 
 
 def ensure_live_schema(conn: sqlite3.Connection) -> None:
-    for statement in _DDL:
+    for statement in (*_DDL, *PAUSE_DDL):
         conn.execute(statement)
 
 
