@@ -33,7 +33,8 @@ View = Callable[[Host, Request], Context]
 Act = Callable[[Host, Actor, str, Params], Context]
 
 _TEMPLATES = Path(__file__).parent / "templates"
-NAV = (("runs", "/runs", "Runs"), ("approvals", "/approvals", "Approvals"), ("alerts", "/alerts", "Alerts"))
+NAV = (("overview", "/overview", "Overview"), ("runs", "/runs", "Runs"), ("approvals", "/approvals", "Approvals"),
+       ("records", "/records", "Records"), ("playbooks", "/playbooks", "Playbooks"), ("alerts", "/alerts", "Alerts"))
 
 
 class PageError(Exception):

@@ -14,6 +14,7 @@ from aios.runtime import approvals
 from aios.runtime.runstate import TERMINAL, RunStatus
 from aios.runtime.trace import load_trace
 from aios.web.auth import Actor
+from aios.web.graphs import playbook_graph
 from aios.web.host import Host
 from aios.web.pages import Context, PageError, Pages, Params
 
@@ -53,6 +54,10 @@ def build(host: Host, request: Request) -> Context:
         "approvals": [approval_json(a) for a in approvals.listing(conn, include_decided=True, run_id=trace.run_id)],
         # resume: a run nobody is executing (after a crash); a waiting run needs its approval instead
         "actions": {"cancel": status not in TERMINAL, "resume": status in _RESUMABLE},
+        # the playbook graph, this run's path lit and each step's status (templates/_run_graph.html)
+        "graph": playbook_graph(host.plan(), trace.playbook, id_prefix="run-graph",
+                                highlight=[s.step_id for s in trace.steps if s.status != "skipped"],
+                                statuses={s.step_id: s.status for s in trace.steps}),
     }
 
 
