@@ -73,10 +73,16 @@ def approvals_list(all_: bool, status: str | None, run_id: str | None, limit: in
 
 
 def _decide(approval_id: str, approve_: bool, note: str | None, actor: str | None, resume: bool, as_json: bool,
-            workspace: str | None) -> None:
+            workspace: str | None, edited: str | None = None) -> None:
+    edited_input = None
+    if edited is not None:
+        from aios.cli.live import _read_payload
+
+        edited_input = _read_payload(edited)
     rt = open_runtime(workspace, quiet=as_json, actor=actor)
     with rt, errors_as_exits():
-        decided, outcome = rt.decide(approval_id, approve=approve_, note=note, resume=resume)
+        decided, outcome = rt.decide(approval_id, approve=approve_, note=note, resume=resume,
+                                     edited_input=edited_input)
     if not as_json:
         click.echo(f"approval {decided.id} {decided.status.value} by {decided.decided_by} at {decided.decided_at}")
     if outcome is None:
@@ -98,12 +104,19 @@ _json = json_option("Print the outcome as JSON.")
 @_note
 @_actor
 @_no_resume
+@click.option("--input", "edited", metavar="JSON|@FILE|-",
+              help="Edit then approve: call the connector with this input instead (checked against its contract "
+                   "and the policies again first; both versions are logged).")
 @_json
 @workspace_option
-def approve(approval_id: str, note: str | None, actor: str | None, no_resume: bool, as_json: bool,
-            workspace: str | None) -> None:
-    """Approve APPROVAL_ID and resume its run (who, when and why are logged)."""
-    _decide(approval_id, True, note, actor, not no_resume, as_json, workspace)
+def approve(approval_id: str, note: str | None, actor: str | None, no_resume: bool, edited: str | None,
+            as_json: bool, workspace: str | None) -> None:
+    """Approve APPROVAL_ID and resume its run (who, when and why are logged).
+
+    With --input, the connector call the approval is about is made with the edited input; an input
+    off the connector's contract, or one the policies deny, is refused and the approval stays pending.
+    """
+    _decide(approval_id, True, note, actor, not no_resume, as_json, workspace, edited)
 
 
 @click.command()

@@ -541,8 +541,16 @@ class Execution:
             key = str(self.renderer.template(key_tpl, ctx)) + suffix if key_tpl is not None \
                 else f"{self.state.run_id}:{step.id}{suffix}"
             site = step.id if item is None else f"{step.id}#{item}"
+            edit = ss.edits.get(site)
+            if edit is not None:  # edit then approve: the approved edit replaces the rendered input
+                inp, errors = validate_record(contract.input, edit.get("input"), extra="keep")
+                if errors:
+                    raise _StepFailure(f"edited input of `{name}` does not match its contract: " + "; ".join(errors))
             dec = self._policy(step, site, self.gate.connector(name, inp, contract.side_effect.value, step.id,
                                                                self._facts()))
+            if edit is not None:
+                dec = {**dec, "edited": {"approval": edit.get("approval"), "by": edit.get("by"),
+                                         "original": edit.get("original")}}
             if effect:
                 found: list[effect_keys.Prior | None] = []
 

@@ -24,7 +24,7 @@ from aios.errors import AiosError, RunError
 from aios.models.adapter import ModelAdapter
 from aios.plan.hashing import canonical
 from aios.plan.plan import Plan, Step, StepKind
-from aios.runtime import alerts, approval_timeouts, approvals, hooks, log
+from aios.runtime import alerts, approval_timeouts, approvals, edits, hooks, log
 from aios.runtime.approvals import Approval
 from aios.runtime.breaker import CircuitBreakers
 from aios.runtime.connectors import ConnectorRegistry
@@ -377,22 +377,38 @@ class Runtime:
     # -- approvals and cancellation ---------------------------------------------------------------
 
     def decide(self, approval_id: str, *, approve: bool, note: str | None = None, actor: str | None = None,
-               resume: bool = True) -> tuple[Approval, RunOutcome | None]:
-        """Approve or reject; who, when and why go into the log. Then resume the run (optional)."""
+               resume: bool = True, edited_input: Any = None) -> tuple[Approval, RunOutcome | None]:
+        """Approve or reject; who, when and why go into the log. Then resume the run (optional).
+
+        ``edited_input`` (approve only): the connector call waiting for this policy approval is made
+        with this input instead, once it passes the contract and the policies again (`aios.runtime.edits`;
+        `EditRefused` otherwise, and nothing is recorded); both versions are logged with the decision."""
         who = actor or self.actor
         with self.store.transaction() as conn:
+            edit = None
+            if edited_input is not None:
+                if not approve:
+                    raise RunError("only an approval can carry an edited input")
+                current = approvals.get(conn, approval_id)
+                if current is None:
+                    raise RunError(f"no approval `{approval_id}` (see `aios approvals list`)")
+                pinned = conn.execute("SELECT plan_hash FROM runs WHERE id = ?", (current.run_id,)).fetchone()
+                plan = self.plan_for(str(pinned[0])) if pinned else self.plan
+                edit = edits.check_edit(conn, plan, current, edited_input, actor=who, policy_commit=self.policy_commit)
             decided = approvals.decide(conn, approval_id, approve=approve, actor=who, note=note, at=log.now_iso())
-            self._log_decision(conn, decided)
+            self._log_decision(conn, decided, edit.log_body() if edit is not None else None)
         self.emit(Progress(decided.run_id, decided.step_id, "approval", decided.status.value,
                            f"by {who}" + (f": {note}" if note else "")))
         if not resume:
             return decided, None
         return decided, self.resume(decided.run_id)
 
-    def _log_decision(self, conn: sqlite3.Connection, a: Approval) -> None:
-        log.append(conn, [(a.run_id, a.step_id, T.APPROVAL_DECIDED, {
-            "approval": a.id, "site": a.site, "kind": a.kind.value, "decision": a.status.value,
-            "by": a.decided_by, "at": a.decided_at, "note": a.note})])
+    def _log_decision(self, conn: sqlite3.Connection, a: Approval, edit: dict[str, Any] | None = None) -> None:
+        body: dict[str, Any] = {"approval": a.id, "site": a.site, "kind": a.kind.value, "decision": a.status.value,
+                                "by": a.decided_by, "at": a.decided_at, "note": a.note}
+        if edit is not None:
+            body["edit"] = edit
+        log.append(conn, [(a.run_id, a.step_id, T.APPROVAL_DECIDED, body)])
         conn.execute("UPDATE runs SET status = 'running', updated_at = ? WHERE id = ? AND status = 'waiting'",
                      (a.decided_at, a.run_id))
 

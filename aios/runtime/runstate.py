@@ -117,6 +117,8 @@ class StepState:
     item_results: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> a rejected item's result
     item_statuses: list[dict[str, Any]] | None = None  # a completed map step's per-item statuses
     reused_from: str | None = None
+    #: site -> the edit an approver approved there (edit then approve), with the approval's id
+    edits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -196,6 +198,12 @@ class RunState:
             st = self.step(sid)
             st.status = StepStatus.WAITING
             st.approval = b.get("approval")
+        elif e.type == T.APPROVAL_DECIDED and sid is not None:
+            site = str(b.get("site") or sid)
+            if isinstance(b.get("edit"), dict):
+                self.step(sid).edits[site] = {**b["edit"], "approval": b.get("approval")}
+            else:
+                self.step(sid).edits.pop(site, None)
         elif e.type == T.STEP_FAILED:
             assert sid is not None
             st = self.step(sid)

@@ -132,7 +132,8 @@ def _fold(st: StepTrace, e: LogEntry) -> None:
         st.approvals.append(_without_none({"approval": b.get("approval"), "decision": b.get("decision"),
                                            "by": b.get("by"), "at": b.get("at"), "note": b.get("note"),
                                            "timed_out": b.get("timed_out"),
-                                           "site": b.get("site") if b.get("site") != st.step_id else None}))
+                                           "site": b.get("site") if b.get("site") != st.step_id else None,
+                                           "edited": _edit_view(b.get("edit"))}))
     elif t == T.STEP_FAILED:
         st.status, st.error = "failed", b.get("error")
         st.decision = b.get("dec") or (b.get("write") or {}).get("dec") or st.decision  # a deny's decision
@@ -204,3 +205,10 @@ def format_trace(trace: RunTrace, width: int = 110) -> str:
         if s.error:
             out.append(f"    error: {s.error}")
     return "\n".join(out)
+
+
+def _edit_view(edit: Any) -> dict[str, Any] | None:
+    """Edit then approve: both versions of the input, who edited it, and the policies' word on the edit."""
+    if not isinstance(edit, dict):
+        return None
+    return {k: edit.get(k) for k in ("original", "input", "by", "effect", "rule", "reason")}
