@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from aios.cli.choices import OneOf, unknown_value
+from aios.cli.choices import unknown_value
 from aios.cli.common import workspace_root
-from aios.cli.state import fail, workspace_option
+from aios.cli.output_format import format_option
+from aios.cli.state import echo_json, fail, workspace_option
 
 __all__ = ["graph"]
 
-_FORMATS = ("mermaid", "dot", "svg")
+_FORMATS = ("mermaid", "dot", "svg", "json")
 
 
 def _steps(value: str | None) -> list[str]:
@@ -21,14 +22,15 @@ def _steps(value: str | None) -> list[str]:
 
 @click.command()
 @click.argument("playbook")
-@click.option("--format", "fmt", type=OneOf(_FORMATS, "format"), default="mermaid", show_default=True,
-              help="Mermaid (a `flowchart`), Graphviz DOT, or a standalone SVG laid out by aios itself.")
+@format_option(*_FORMATS, help_text="Print the graph's nodes and edges as JSON.")
 @workspace_option
 @click.option("--highlight", metavar="STEP,…", default=None,
               help="Mark these steps, and the edges between them (e.g. a run's path).")
 def graph(playbook: str, fmt: str, workspace: str | None, highlight: str | None) -> None:
     """Print the graph of PLAYBOOK (a playbook's name, or the file declaring it): its steps, `needs`
     edges, branches (then/else), gates, map steps, connectors with their side effect, record writes.
+    As Mermaid (a `flowchart`, the default), Graphviz DOT, a standalone SVG laid out by aios itself,
+    or JSON (`--json`).
 
     The workspace is compiled as by `aios validate`; nothing runs. Rendered locally: no Graphviz and
     no network needed, e.g. `aios graph content-pipeline --format svg > pipeline.svg`.
@@ -52,4 +54,8 @@ def graph(playbook: str, fmt: str, workspace: str | None, highlight: str | None)
     for step in marked:
         if step not in known:
             raise click.BadParameter(unknown_value(step, known, "step"), param_hint="--highlight")
-    click.echo(render(build_graph(pb, result.plan.connector_map), fmt, highlight=marked), nl=False)
+    g = build_graph(pb, result.plan.connector_map)
+    if fmt == "json":
+        echo_json(g.as_dict())
+        return
+    click.echo(render(g, fmt, highlight=marked), nl=False)
