@@ -439,9 +439,14 @@ class Runtime:
 
     # -- rerun ------------------------------------------------------------------------------------
 
-    def rerun(self, run_id: str, from_step: str) -> RunOutcome:
+    def rerun(self, run_id: str, from_step: str, *, actor: str | None = None, note: str | None = None) -> RunOutcome:
         """A new run on the current plan with the same event, reusing every step that neither is
         ``from_step`` nor depends on it (and is unchanged since the original run)."""
+        return self._execute(self.rerun_admit(run_id, from_step, actor=actor, note=note))
+
+    def rerun_admit(self, run_id: str, from_step: str, *, actor: str | None = None, note: str | None = None) -> str:
+        """`rerun` without executing: the new run is admitted, its reused steps and who asked for it
+        (``run.rerun``: of, from, by, note) logged; returns its id."""
         old = RunState.replay(self.store.conn, run_id)
         pb = self.plan.playbook_map.get(old.playbook)
         if pb is None:
@@ -477,10 +482,11 @@ class Runtime:
                 body["rec"] = refs
             reuse.append((s, body))
         new_id = self.admit(old.playbook, old.event, claim=True, rerun_of=run_id, rerun_from=from_step)
-        if reuse:
-            with self.store.transaction() as conn:
-                log.append(conn, [(new_id, s.id, T.STEP_REUSED, body) for s, body in reuse])
-        return self._execute(new_id)
+        with self.store.transaction() as conn:
+            log.append(conn, [(new_id, None, T.RUN_RERUN, {"of": run_id, "from": from_step, "by": actor or self.actor,
+                                                            "note": note}),
+                              *((new_id, s.id, T.STEP_REUSED, body) for s, body in reuse)])
+        return new_id
 
 
 _EXPECTED = (AiosError, sqlite3.Error, OSError)

@@ -54,6 +54,7 @@ class T:
     RUN_COMPLETED = "run.completed"
     RUN_FAILED = "run.failed"
     RUN_CANCELLED = "run.cancelled"
+    RUN_RERUN = "run.rerun"  # a re-run from a step: of which run, from which step, asked by whom
     STEP_COMPLETED = "step.completed"
     STEP_REUSED = "step.reused"
     STEP_SKIPPED = "step.skipped"

@@ -25,7 +25,7 @@ from aios.web.live import routes as live_routes
 from aios.web.pages import Pages
 from aios.web.responses import ResponseMiddleware
 from aios.web.tokens import TokenStore, server_key
-from aios.web.views import alerts, approvals, overview, playbooks, records, run, runs
+from aios.web.views import alerts, approvals, interventions, overview, playbooks, records, run, runs
 
 __all__ = ["dashboard_app", "mount_dashboard", "Dashboard"]
 
@@ -99,7 +99,7 @@ class Dashboard:
                 Route("/logout", logout, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
                 *runs.routes(pages), *run.routes(pages), *approvals.routes(pages), *alerts.routes(pages),
-                *records.routes(pages), *playbooks.routes(pages), *overview.routes(pages),
+                *records.routes(pages), *playbooks.routes(pages), *overview.routes(pages), *interventions.routes(pages),
                 *live_routes(self.host)]
 
 

@@ -112,7 +112,9 @@ class Pages:
                     data = json.loads(body)
                     if not isinstance(data, dict):
                         raise ValueError("not an object")
-                    params = {k: str(v) for k, v in data.items() if v is not None}
+                    # an object or a list (an edited input) stays JSON text
+                    params = {k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+                              for k, v in data.items() if v is not None}
                 elif not api:
                     params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
             except ValueError:

@@ -117,7 +117,8 @@ def test_cancel_from_the_run_page_is_logged_with_the_actor(env: Env) -> None:
     r = c.post(f"/runs/{env.run_id}/cancel", data={"note": "wrong lead", "csrf_token": c.cookies["aios_csrf"]})
     assert r.status_code == 303 and r.headers["location"] == f"/runs/{env.run_id}"
     run = c.get(f"/api/runs/{env.run_id}").json()
-    assert run["run"]["status"] == "cancelled" and run["actions"] == {"cancel": False, "resume": False}
+    assert run["run"]["status"] == "cancelled" and run["actions"] == {"cancel": False, "resume": False, "rerun": [
+        "intake", "research", "draft", "big_budget", "approval", "publish", "distribute"]}
     cancelled = [e for e in run["entries"] if e["type"] == "run.cancelled"]
     assert cancelled and cancelled[0]["by"] == "operator" and cancelled[0]["note"] == "wrong lead"
     bearer = {"Authorization": f"Bearer {env.token}"}
@@ -203,9 +204,11 @@ def test_resume_continues_an_admitted_run_and_refuses_a_waiting_one(env: Env) ->
                                                              "budget_eur": 100, "topics": ["x"]}})
     c = env.client()
     bearer = {"Authorization": f"Bearer {env.token}"}
-    assert c.get(f"/api/runs/{admitted}", headers=bearer).json()["actions"] == {"cancel": True, "resume": True}
+    assert c.get(f"/api/runs/{admitted}", headers=bearer).json()["actions"] == {"cancel": True, "resume": True,
+                                                                                    "rerun": []}
     r = c.post(f"/api/runs/{admitted}/resume", headers=bearer)
     assert r.status_code == 200 and r.json() == {"run": admitted, "status": "completed", "by": "operator"}
     waiting = c.post(f"/api/runs/{env.run_id}/resume", headers=bearer)
     assert waiting.status_code == 409 and "resumes when its approval is decided" in waiting.json()["error"]
-    assert c.get(f"/api/runs/{env.run_id}", headers=bearer).json()["actions"] == {"cancel": True, "resume": False}
+    assert c.get(f"/api/runs/{env.run_id}", headers=bearer).json()["actions"] == {"cancel": True, "resume": False,
+                                                                                     "rerun": []}

@@ -1,6 +1,7 @@
 """The approvals inbox: each pending approval with exactly what will happen, and Approve / Reject.
 
-A decision goes through `Runtime.decide` as `aios approve` / `aios reject` do, acting as the
+A decision goes through `Runtime.decide` as `aios approve` / `aios reject` do (with ``input``, edit
+then approve, as `aios approve --input`), acting as the
 request's actor (the token's), so the approvers a gate or rule names are enforced the same way and
 who, when and why are logged. The run then continues on the server's executor.
 """
@@ -17,6 +18,7 @@ from aios.errors import RunError
 from aios.plan.plan import Plan, Playbook
 from aios.runtime import approvals
 from aios.runtime.approvals import Approval, ApprovalStatus
+from aios.runtime.edits import EditRefused
 from aios.runtime.trace import load_trace
 from aios.web.auth import Actor, actor_of
 from aios.web.host import Host
@@ -74,6 +76,8 @@ def _item(a: Approval, actor: str | None, conn: Any, plan: Plan) -> dict[str, An
                  "connector": step.connector if step else None,
                  "writes": step.writes.schema if step is not None and step.writes is not None else None},
         "action": action,  # a policy approval: the connector call as decided (its full input)
+        # edit then approve: a connector call waiting for a policy approval can be approved with another input
+        "editable": a.kind.value == "policy" and action is not None and step is not None and bool(step.connector),
         "record": record,  # a policy approval of a record write: the record to be written
         "item": {"index": waiting["i"], "value": waiting.get("item")} if "i" in waiting else None,
         "decision": {"rule": a.rule, "reason": dec.get("reason") or a.message,
@@ -103,15 +107,31 @@ def decide(host: Host, actor: Actor, approval_id: str, params: Params, *, approv
     if current.approvers and actor.name not in current.approvers:  # the library refuses it the same way
         raise PageError(403, f"`{actor.name}` may not decide approval `{approval_id}`; approvers: "
                              f"{', '.join(current.approvers)}")
+    edited = _edited(params) if approve else None
     with host.runtime(actor.name) as rt:
         try:
             decided, _ = rt.decide(approval_id, approve=approve, note=params.get("note") or None, actor=actor.name,
-                                   resume=False)
+                                   resume=False, edited_input=edited)
+        except EditRefused as err:
+            raise PageError(422, f"Edit refused, approval `{approval_id}` still pending: {err}") from None
         except RunError as err:
             raise PageError(409, str(err)) from None
     host.continue_run(decided.run_id, actor.name)
     return {"approval": decided.id, "status": decided.status.value, "by": decided.decided_by,
-            "at": decided.decided_at, "note": decided.note, "run": decided.run_id}
+            "at": decided.decided_at, "note": decided.note, "run": decided.run_id,
+            **({"edited": True} if edited is not None else {})}
+
+
+def _edited(params: Params) -> Any:
+    """Edit then approve: the ``input`` field (JSON text from the form's textarea, or an object in the
+    API's body), or None when there is no edit."""
+    text = (params.get("input") or "").strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise PageError(400, f"the edited input is not valid JSON: {err}") from None
 
 
 def approve(host: Host, actor: Actor, approval_id: str, params: Params) -> Context:

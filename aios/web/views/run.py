@@ -1,5 +1,5 @@
 """One run: its causal trace per step (`aios.runtime.trace.load_trace`, as `aios runs show`), its
-approvals, and the interventions: cancel and resume, through the runtime calls the CLI makes."""
+approvals, and the interventions: cancel, resume and re-run from a step (`interventions.rerun`), through the runtime calls the CLI makes."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def _step(s: Any) -> dict[str, Any]:
     return out
 
 
+def _rerun_steps(host: Host, playbook: str) -> list[str]:
+    pb = host.plan().playbook_map.get(playbook)
+    return [s.id for s in pb.steps] if pb is not None else []
+
+
 def build(host: Host, request: Request) -> Context:
     run_id = str(request.path_params["ident"])
     conn = host.store().conn
@@ -53,7 +58,9 @@ def build(host: Host, request: Request) -> Context:
         "entries": trace.run_entries,
         "approvals": [approval_json(a) for a in approvals.listing(conn, include_decided=True, run_id=trace.run_id)],
         # resume: a run nobody is executing (after a crash); a waiting run needs its approval instead
-        "actions": {"cancel": status not in TERMINAL, "resume": status in _RESUMABLE},
+        # rerun: the steps a finished run can be re-run from (`aios runs rerun`), on the current plan
+        "actions": {"cancel": status not in TERMINAL, "resume": status in _RESUMABLE,
+                    "rerun": _rerun_steps(host, trace.playbook) if status in TERMINAL else []},
         # the playbook graph, this run's path lit and each step's status (templates/_run_graph.html)
         "graph": playbook_graph(host.plan(), trace.playbook, id_prefix="run-graph",
                                 highlight=[s.step_id for s in trace.steps if s.status != "skipped"],
