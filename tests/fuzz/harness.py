@@ -231,17 +231,21 @@ class FuzzWorkspace:
             self._runtime.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def with_file(self, rel: str, text: bytes) -> Callable[[], Any]:
-        """A thunk that compiles the workspace with ``rel`` holding ``text`` (restored afterwards)."""
-        def run() -> Any:
+    def with_file(self, rel: str, text: bytes) -> Callable[[], tuple[Any, str]]:
+        """A thunk that compiles the workspace with ``rel`` holding ``text`` (restored afterwards): the
+        result, and its diagnostics rendered as `aios validate` prints them (text and GitHub forms)."""
+        def run() -> tuple[Any, str]:
             from aios.compiler import compile_workspace
+            from aios.diagnostics.render import SourceLines, render_github, render_text
 
             target = self.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             original = target.read_bytes() if target.exists() else None
             try:
                 target.write_bytes(text)
-                return compile_workspace(self.root)
+                result = compile_workspace(self.root)
+                shown = render_text(result.diagnostics, SourceLines(self.root)) + render_github(result.diagnostics)
+                return result, shown
             finally:
                 if original is None:
                     target.unlink()
@@ -444,12 +448,14 @@ class Outcome:
     refused: bool = False  # an intended, clear refusal (an `AiosError`) rather than a processed case
 
 
-def _check_diagnostics(result: Any) -> Outcome:
+def _check_diagnostics(compiled: tuple[Any, str]) -> Outcome:
+    result, shown = compiled
     for d in result.diagnostics:
         if d.span is None or d.span.line < 0 or d.span.col < 0 or not d.code or not d.message:
             return Outcome(False, f"diagnostic without a position or code: {d}")
-        if any(ch in d.message for ch in ("\x00", "\x1b")):
-            return Outcome(False, f"diagnostic echoes a control character: {d.message!r}")
+    # messages keep the input's text (JSON and SARIF encode it); what is printed must not carry it raw
+    if any(ch in shown for ch in ("\x00", "\x1b", "\x9b")):
+        return Outcome(False, f"printed diagnostics echo a control character: {shown[:300]!r}")
     if result.plan is None and result.errors == 0:
         return Outcome(False, "no plan but no error either")
     return Outcome(True)
