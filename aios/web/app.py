@@ -25,7 +25,7 @@ from aios.web.live import routes as live_routes
 from aios.web.pages import Pages
 from aios.web.responses import ResponseMiddleware
 from aios.web.tokens import TokenStore, server_key
-from aios.web.views import alerts, approvals, interventions, overview, playbooks, records, run, runs
+from aios.web.views import alerts, approval, approvals, interventions, overview, playbooks, records, run, runs
 
 __all__ = ["dashboard_app", "mount_dashboard", "Dashboard"]
 
@@ -34,8 +34,10 @@ _WEBHOOK_PATHS = ("/hooks/", "/healthz")
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this server (never ``//host`` or a scheme): no open redirect after login."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this server (never ``//host``, ``/\\host`` or a scheme, nor control characters a
+    browser would drop, as a tab in ``/<TAB>/host``): no open redirect after login."""
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)):
         return "/runs"
     return target
 
@@ -98,7 +100,8 @@ class Dashboard:
                 Route("/login", login, methods=["POST"]),
                 Route("/logout", logout, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
-                *runs.routes(pages), *run.routes(pages), *approvals.routes(pages), *alerts.routes(pages),
+                *runs.routes(pages), *run.routes(pages), *approvals.routes(pages), *approval.routes(pages),
+                *alerts.routes(pages),
                 *records.routes(pages), *playbooks.routes(pages), *overview.routes(pages), *interventions.routes(pages),
                 *live_routes(self.host)]
 

@@ -25,7 +25,7 @@ from aios.web.host import Host
 from aios.web.pages import Context, PageError, Pages, Params
 from aios.web.views.run import approval_json
 
-__all__ = ["routes", "build", "decide"]
+__all__ = ["routes", "build", "decide", "item"]
 
 
 def _waiting_entry(conn: Any, a: Approval) -> dict[str, Any]:
@@ -87,6 +87,11 @@ def _item(a: Approval, actor: str | None, conn: Any, plan: Plan) -> dict[str, An
         "so_far": [{"step": s.step_id, "status": s.status, "output": s.output} for s in trace.steps
                    if s.step_id != a.step_id],
     }
+
+
+def item(a: Approval, actor: str | None, conn: Any, plan: Plan) -> dict[str, Any]:
+    """One approval with exactly what will happen (the inbox's card; the approval page's context)."""
+    return _item(a, actor, conn, plan)
 
 
 def build(host: Host, request: Request) -> Context:
