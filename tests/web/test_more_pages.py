@@ -154,7 +154,10 @@ def test_run_page_shows_the_graph_with_the_runs_path_and_statuses(env: Env) -> N
     assert 'id="run-graph"' in page and 'id="run-graph-arrow' in page
 
 
-def test_overview_charts_waiting_approvals_handoffs_and_integrity(env: Env) -> None:
+def test_overview_charts_waiting_approvals_handoffs_and_integrity(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aios.web.views import overview
+
+    monkeypatch.setattr(overview, "CACHE_S", 0.0)
     second = env.start("lead-2")
     c = env.login()
     o = c.get("/api/overview").json()
@@ -179,6 +182,22 @@ def test_overview_charts_waiting_approvals_handoffs_and_integrity(env: Env) -> N
     finally:
         conn.close()
     assert sum(c.get("/api/overview").json()["handoffs_per_week"]["counts"]) == 1
+
+
+def test_overview_figures_are_reused_within_their_time_to_live(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aios.web.views import overview
+
+    monkeypatch.setattr(overview, "CACHE_S", 3600.0)
+    c = env.login()
+    before = c.get("/api/overview?days=7").json()
+    second = env.start("lead-2")
+    after = c.get("/api/overview?days=7").json()
+    assert after["figures_at"] == before["figures_at"] and after["runs_per_day"] == before["runs_per_day"]
+    assert after["approvals_waiting"]["count"] == 2  # read every time, as is the log's integrity
+    assert after["integrity"]["verified_seq"] > before["integrity"]["verified_seq"]
+    assert second.approval.id in [a["id"] for a in after["approvals_waiting"]["oldest"]]
+    monkeypatch.setattr(overview, "CACHE_S", 0.0)
+    assert c.get("/api/overview?days=7").json()["runs_per_day"]["total"] == 2
 
 
 def test_integrity_is_verified_incrementally_from_the_persisted_prefix(env: Env) -> None:
