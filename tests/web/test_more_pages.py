@@ -125,14 +125,9 @@ def test_playbooks_list_detail_chart_data_graph_and_switch(env: Env) -> None:
     assert page.count("<svg") == 3 and 'class="chart"' in page
     assert "<title>" in one["charts"]["runs"] and "waiting: 1" in one["charts"]["runs"]
     assert one["pause"]["status"] == "active" and 'action="/playbooks/content-pipeline/pause"' in page
-    from aios.live.journal import open_store
-    from aios.live.pauses import set_paused
-
-    store = open_store(env.storage)
-    try:
-        set_paused(store, env.plan.playbook_map, "content-pipeline", paused_=True, actor="operator", note="audit")
-    finally:
-        store.close()
+    # the switch is a form: posting it (with the CSRF token) pauses the playbook as the session's actor
+    r = c.post("/playbooks/content-pipeline/pause", data={"csrf_token": c.cookies["aios_csrf"], "note": "audit"})
+    assert r.status_code == 303, r.text
     one = c.get("/api/playbooks/content-pipeline").json()
     assert one["pause"]["status"] == "paused" and one["pause"]["paused_by"] == "operator"
     page = c.get("/playbooks/content-pipeline").text
