@@ -17,6 +17,7 @@ from aios.cli.state import (
     open_runtime,
     open_store,
     short,
+    workspace_actor,
     workspace_option,
 )
 from aios.runtime.alerts import Severity
@@ -137,9 +138,11 @@ def reject(approval_id: str, note: str | None, actor: str | None, no_resume: boo
 @click.option("--severity", type=OneOf([s.value for s in Severity], "alert severity"),
               help="Only alerts of this severity.")
 @click.option("--ack", "ack", type=int, multiple=True, help="Acknowledge the alert with this id (repeatable).")
+@click.option("--as", "actor", help="Who acknowledges (default: $AIOS_ACTOR, or the workspace's runtime.actor).")
 @json_option("Print JSON.")
 @workspace_option
-def alerts_cmd(all_: bool, severity: str | None, ack: tuple[int, ...], as_json: bool, workspace: str | None) -> None:
+def alerts_cmd(all_: bool, severity: str | None, ack: tuple[int, ...], actor: str | None, as_json: bool,
+               workspace: str | None) -> None:
     """Operator alerts: failed runs, failed compensations, opened circuit breakers.
 
     Acknowledging an alert that does not exist or is acknowledged already is a usage error (exit 2).
@@ -155,14 +158,16 @@ def alerts_cmd(all_: bool, severity: str | None, ack: tuple[int, ...], as_json: 
                 listed = ", ".join(str(i) for i in sorted(open_ids)) or "none"
                 raise click.BadParameter(f"no unacknowledged alert {', '.join(missing)} (unacknowledged: {listed})",
                                          param_hint="--ack")
+            who = actor or workspace_actor(workspace)
             with store.transaction() as conn:
                 for alert_id in ack:
-                    alerts.acknowledge(conn, alert_id, log.now_iso())
+                    alerts.acknowledge(conn, alert_id, log.now_iso(), actor=who)
         items = alerts.listing(store.conn, include_acknowledged=all_)
     items = [a for a in items if severity is None or a.severity.value == severity]
     if as_json:
         echo_json([{"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "severity": a.severity.value,
-                    "message": a.message, "created_at": a.created_at, "acknowledged_at": a.acknowledged_at}
+                    "message": a.message, "created_at": a.created_at, "acknowledged_at": a.acknowledged_at,
+                    "acknowledged_by": a.acknowledged_by}
                    for a in items])
         return
     if not items:
@@ -171,5 +176,6 @@ def alerts_cmd(all_: bool, severity: str | None, ack: tuple[int, ...], as_json: 
     from aios.cli.tables import print_table
 
     print_table(["#", "SEVERITY", "RAISED", "MESSAGE", "ACKNOWLEDGED"],
-                [(a.id, a.severity.value, a.created_at, a.message, a.acknowledged_at or "") for a in items],
+                [(a.id, a.severity.value, a.created_at, a.message,
+                  (a.acknowledged_at or "") + (f" by {a.acknowledged_by}" if a.acknowledged_by else "")) for a in items],
                 right=["#"])

@@ -167,13 +167,18 @@ def runs_show(run_id: str, as_json: bool, full: bool, workspace: str | None) -> 
 @click.argument("run_id", required=False)
 @click.option("--all", "all_", is_flag=True, help="Resume every interrupted run (and runs whose approval timed out).")
 @click.option("--force", is_flag=True, help="Take over even if another live process claims the run.")
+@click.option("--note", help="Why (logged with a RUN's resume).")
+@click.option("--as", "actor", help="Who is resuming (default: the workspace's actor, or $AIOS_ACTOR).")
 @json_option("Print the outcome as JSON.")
 @workspace_option
-def runs_resume(run_id: str | None, all_: bool, force: bool, as_json: bool, workspace: str | None) -> None:
-    """Continue a run from its last durable point; completed steps are not executed again."""
+def runs_resume(run_id: str | None, all_: bool, force: bool, note: str | None, actor: str | None, as_json: bool,
+                workspace: str | None) -> None:
+    """Continue a run from its last durable point; completed steps are not executed again.
+
+    Resuming a RUN is logged (`run.resumed`) with who resumed it; --all is recovery and logs no actor."""
     if bool(run_id) == all_:
         fail("give a RUN id or --all", 2)
-    rt = open_runtime(workspace, quiet=as_json)
+    rt = open_runtime(workspace, quiet=as_json, actor=actor)
     with rt, errors_as_exits():
         if all_:
             outcomes = rt.recover()
@@ -185,7 +190,7 @@ def runs_resume(run_id: str | None, all_: bool, force: bool, as_json: bool, work
                 if not outcomes:
                     click.echo("no interrupted runs")
             sys.exit(EXIT_OK if all(o.status.value in ("completed", "waiting") for o in outcomes) else EXIT_ERRORS)
-        outcome = rt.resume(run_id, force=force)
+        outcome = rt.resume(run_id, force=force, actor=rt.actor, note=note)
     _exit_for(outcome, as_json)
 
 

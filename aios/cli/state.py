@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -66,6 +67,14 @@ def storage_dir(root: Path) -> Path:
     """The storage folder named in aios.yaml (read without compiling the workspace)."""
     storage = _workspace_file(root).get("storage")
     return root / (storage if isinstance(storage, str) and storage else ".aios")
+
+
+def workspace_actor(workspace: str | None) -> str:
+    """Who acts, read without compiling: $AIOS_ACTOR, else aios.yaml's runtime.actor, else `operator`
+    (as `Runtime.actor`)."""
+    runtime = _workspace_file(workspace_root(workspace)).get("runtime")
+    actor = runtime.get("actor") if isinstance(runtime, dict) else None
+    return os.environ.get("AIOS_ACTOR") or (actor if isinstance(actor, str) and actor else "operator")
 
 
 def open_store(workspace: str | None, *, must_exist: bool = True) -> Any:

@@ -29,6 +29,7 @@ class Alert:
     message: str
     created_at: str
     acknowledged_at: str | None
+    acknowledged_by: str | None = None
 
 
 def raise_alert(conn: sqlite3.Connection, *, run_id: str | None, step_id: str | None, severity: Severity,
@@ -46,11 +47,12 @@ def raise_alert(conn: sqlite3.Connection, *, run_id: str | None, step_id: str | 
 def listing(conn: sqlite3.Connection, *, include_acknowledged: bool = False) -> list[Alert]:
     where = "" if include_acknowledged else "WHERE acknowledged_at IS NULL"
     return [Alert(int(r["id"]), r["run_id"], r["step_id"], Severity(r["severity"]), r["message"],
-                  r["created_at"], r["acknowledged_at"])
+                  r["created_at"], r["acknowledged_at"], r["acknowledged_by"])
             for r in conn.execute(f"SELECT * FROM alerts {where} ORDER BY id")]
 
 
-def acknowledge(conn: sqlite3.Connection, alert_id: int, at: str) -> bool:
-    cur = conn.execute("UPDATE alerts SET acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL",
-                       (at, alert_id))
+def acknowledge(conn: sqlite3.Connection, alert_id: int, at: str, *, actor: str | None = None) -> bool:
+    """Acknowledge an open alert, recording when and by whom (`aios alerts --ack`, the dashboard)."""
+    cur = conn.execute("UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? "
+                       "AND acknowledged_at IS NULL", (at, actor, alert_id))
     return cur.rowcount > 0

@@ -263,8 +263,14 @@ class Runtime:
         except Exception as err:
             return self._fail_internal(state.run_id, err, execution.admission)
 
-    def resume(self, run_id: str, *, force: bool = False) -> RunOutcome:
-        """Continue a run from its last durable point (after a crash, an approval, or a restart)."""
+    def resume(self, run_id: str, *, force: bool = False, actor: str | None = None,
+               note: str | None = None) -> RunOutcome:
+        """Continue a run from its last durable point (after a crash, an approval, or a restart).
+
+        With ``actor`` (an operator's resume, `aios runs resume RUN` or the dashboard), a
+        ``run.resumed`` entry names who resumed it and why; automatic recovery passes none."""
+        if actor is not None:
+            self.log_resumed(run_id, actor=actor, note=note)
         with self.store.transaction() as conn:
             row = conn.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
@@ -281,6 +287,17 @@ class Runtime:
                                                              "previous_owner": row["owner"]})])
         self.emit(Progress(run_id, None, "run", "resumed", status.value))
         return self._execute(run_id)
+
+    def log_resumed(self, run_id: str, *, actor: str, note: str | None = None) -> None:
+        """Log an operator's resume of an unfinished run (``run.resumed``: pre, by, note), before the
+        run is handed to whichever executor continues it."""
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunError(f"no run `{run_id}` (see `aios runs list`)")
+            if RunStatus(row["status"]) in TERMINAL:
+                return
+            log.append(conn, [(run_id, None, T.RUN_RESUMED, {"pre": row["status"], "by": actor, "note": note})])
 
     def _execute(self, run_id: str) -> RunOutcome:
         try:

@@ -55,6 +55,7 @@ class T:
     RUN_FAILED = "run.failed"
     RUN_CANCELLED = "run.cancelled"
     RUN_RERUN = "run.rerun"  # a re-run from a step: of which run, from which step, asked by whom
+    RUN_RESUMED = "run.resumed"  # an operator's resume: who (`by`), why (`note`), from which status (`pre`)
     STEP_COMPLETED = "step.completed"
     STEP_REUSED = "step.reused"
     STEP_SKIPPED = "step.skipped"

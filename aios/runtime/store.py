@@ -32,7 +32,7 @@ from aios.errors import StorageError
 
 __all__ = ["Store", "SCHEMA_VERSION", "CommitProbe", "use_wal", "MaskingConnection", "MaskingCursor"]
 
-SCHEMA_VERSION = 2  # 2: indexes for keyset listings and due expiry, the records_head table
+SCHEMA_VERSION = 3  # 2: indexes for keyset listings and due expiry, the records_head table; 3: alerts.acknowledged_by
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,7 +83,7 @@ CREATE INDEX IF NOT EXISTS approvals_run_status ON approvals(run_id, status, req
 CREATE INDEX IF NOT EXISTS approvals_requested ON approvals(requested_at);
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, run_id TEXT, step_id TEXT, severity TEXT NOT NULL, message TEXT NOT NULL,
-    created_at TEXT NOT NULL, acknowledged_at TEXT
+    created_at TEXT NOT NULL, acknowledged_at TEXT, acknowledged_by TEXT
 );
 CREATE TABLE IF NOT EXISTS breakers (
     connector TEXT PRIMARY KEY, failures INTEGER NOT NULL, opened_until REAL NOT NULL DEFAULT 0
@@ -232,6 +232,8 @@ class Store:
             ensure_records_schema(self.conn)
             for statement in _DROPPED:
                 self.conn.execute(statement)
+            if "acknowledged_by" not in {r[1] for r in self.conn.execute("PRAGMA table_info(alerts)")}:
+                self.conn.execute("ALTER TABLE alerts ADD COLUMN acknowledged_by TEXT")  # v3
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
             self.conn.execute("COMMIT")

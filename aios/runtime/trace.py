@@ -164,6 +164,9 @@ def format_trace(trace: RunTrace, width: int = 110) -> str:
            + f"  cost ${trace.cost_usd:.6f}  tokens {trace.tokens}"]
     if trace.error:
         out.append(f"  error: {trace.error}")
+    for e in trace.run_entries:
+        if e.get("type") == T.RUN_RESUMED:
+            out.append(f"  resumed by {e.get('by')} at {e.get('at')}" + (f": {e['note']}" if e.get("note") else ""))
     for i, s in enumerate(trace.steps, 1):
         ms = f"{s.ms:.1f} ms" if s.ms is not None else ""
         note = s.note

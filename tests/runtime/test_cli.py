@@ -108,6 +108,43 @@ def test_cancel_and_alerts(ws: Path) -> None:
     assert aios(ws, "alerts").stdout.strip() == "no alerts"
 
 
+def test_resume_and_alert_ack_are_logged_with_the_workspace_actor(ws: Path) -> None:
+    from aios.compiler import compile_workspace
+    from aios.runtime import alerts, log
+    from aios.runtime.interpreter import Runtime
+    from aios.runtime.store import Store
+
+    yaml = ws / "aios.yaml"
+    yaml.write_text(yaml.read_text().replace("actor: operator", "actor: night-shift"))
+    plan = compile_workspace(ws).plan
+    assert plan is not None
+    with Runtime(plan, ws) as rt:  # admitted and never executed: what a crash leaves behind
+        run_id = rt.admit("flow", {"type": "note.requested", "id": "ev-resume",
+                                   "payload": {"title": "T", "body": "B"}})
+        with rt.store.transaction() as conn:
+            alert_id = alerts.raise_alert(conn, run_id=run_id, step_id=None, severity=alerts.Severity.WARNING,
+                                          message="look at this", at=log.now_iso())
+    resumed = aios(ws, "runs", "resume", run_id, "--note", "after the outage", "--json")
+    assert resumed.returncode == 3, resumed.stderr  # it ran on until its approval
+    trace = _json(aios(ws, "runs", "show", run_id, "--json"))
+    entries = [e for e in trace["run_entries"] if e["type"] == "run.resumed"]
+    assert [(e["by"], e["note"], e["pre"]) for e in entries] == [("night-shift", "after the outage", "admitted")]
+    assert "resumed by night-shift at" in aios(ws, "runs", "show", run_id).stdout
+    assert aios(ws, "runs", "resume", "--all").returncode == 0  # recovery: no operator, nothing logged
+    store = Store.open(ws / ".aios")
+    try:
+        count = store.conn.execute("SELECT count(*) FROM log WHERE type = 'run.resumed'").fetchone()[0]
+    finally:
+        store.close()
+    assert count == 1
+
+    acked = aios(ws, "alerts", "--ack", str(alert_id), "--all", "--json")
+    assert acked.returncode == 0, acked.stderr
+    (alert,) = _json(acked)
+    assert alert["acknowledged_by"] == "night-shift" and alert["acknowledged_at"]
+    assert "by night-shift" in aios(ws, "alerts", "--all").stdout
+
+
 def test_user_errors_are_messages_not_tracebacks(ws: Path) -> None:
     bad = aios(ws, "run", "flw", "--event", str(ws / "event.json"))
     assert bad.returncode == 2 and "did you mean `flow`" in bad.stderr and "Traceback" not in bad.stderr

@@ -138,7 +138,9 @@ def test_alerts_are_listed_and_acknowledged(env: Env) -> None:
     r = c.post(f"/alerts/{alert_id}/ack", data={"csrf_token": c.cookies["aios_csrf"]})
     assert r.status_code == 303
     assert c.get("/api/alerts").json()["alerts"] == []
-    assert c.get("/api/alerts?all=1").json()["alerts"][0]["acknowledged_at"]
+    acked = c.get("/api/alerts?all=1").json()["alerts"][0]
+    assert acked["acknowledged_at"] and acked["acknowledged_by"] == "operator"
+    assert "by operator" in c.get("/alerts?all=1").text
     assert c.post(f"/alerts/{alert_id}/ack", data={"csrf_token": c.cookies["aios_csrf"]}).status_code == 409
 
 
@@ -208,6 +210,8 @@ def test_resume_continues_an_admitted_run_and_refuses_a_waiting_one(env: Env) ->
                                                                                     "rerun": []}
     r = c.post(f"/api/runs/{admitted}/resume", headers=bearer)
     assert r.status_code == 200 and r.json() == {"run": admitted, "status": "completed", "by": "operator"}
+    resumed = [e for e in c.get(f"/api/runs/{admitted}", headers=bearer).json()["entries"] if e["type"] == "run.resumed"]
+    assert [(e["by"], e["pre"]) for e in resumed] == [("operator", "admitted")]
     waiting = c.post(f"/api/runs/{env.run_id}/resume", headers=bearer)
     assert waiting.status_code == 409 and "resumes when its approval is decided" in waiting.json()["error"]
     assert c.get(f"/api/runs/{env.run_id}", headers=bearer).json()["actions"] == {"cancel": True, "resume": False,

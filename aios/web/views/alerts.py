@@ -18,7 +18,8 @@ def build(host: Host, request: Request) -> Context:
     items = alerts.listing(host.store().conn, include_acknowledged=show_all)
     return {"title": "Alerts", "all": show_all,
             "alerts": [{"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "severity": a.severity.value,
-                        "message": a.message, "created_at": a.created_at, "acknowledged_at": a.acknowledged_at}
+                        "message": a.message, "created_at": a.created_at, "acknowledged_at": a.acknowledged_at,
+                        "acknowledged_by": a.acknowledged_by}
                        for a in reversed(items)]}
 
 
@@ -29,7 +30,7 @@ def acknowledge(host: Host, actor: Actor, ident: str, params: Params) -> Context
         raise PageError(404, f"no alert `{ident}`") from None
     store = host.store()
     with store.transaction() as conn:
-        done = alerts.acknowledge(conn, alert_id, log.now_iso())
+        done = alerts.acknowledge(conn, alert_id, log.now_iso(), actor=actor.name)
     if not done:
         raise PageError(409, f"no unacknowledged alert {alert_id}")
     return {"alert": alert_id, "acknowledged": True, "by": actor.name}

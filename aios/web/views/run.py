@@ -85,6 +85,8 @@ def resume(host: Host, actor: Actor, run_id: str, params: Params) -> Context:
         raise PageError(409, f"run `{run_id}` is {row['status']}: " + (
             "it resumes when its approval is decided" if row["status"] == "waiting" else "nothing to resume"))
     try:
+        with host.runtime(actor.name) as rt:  # logged (`run.resumed`) with the actor, as `aios runs resume RUN`
+            rt.log_resumed(run_id, actor=actor.name, note=params.get("note") or None)
         host.continue_run(run_id, actor.name)
     except AiosError as err:
         raise PageError(409, str(err)) from None
