@@ -548,6 +548,14 @@ def _load_plan(blob: bytes, current: Plan) -> Any:
     return _PlanUnpickler(io.BytesIO(blob), current).load()
 
 
+def load_plan_snapshot(blob: bytes, current: Plan) -> Plan:
+    """A plan snapshot from the store's ``plans`` table, read as `Runtime.plan_for` reads it."""
+    plan = _load_plan(blob, current)
+    if not isinstance(plan, Plan):
+        raise RunError("the stored snapshot is not a plan")
+    return plan
+
+
 def _same_step(old_plan: Plan, playbook: str, step: Step) -> bool:
     old_pb = old_plan.playbook_map.get(playbook)
     if old_pb is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aios import masking
 from aios.plan.plan import Plan
-from aios.runtime.interpreter import Runtime
+from aios.runtime.interpreter import Runtime, load_plan_snapshot
 from aios.runtime.store import Store
 
 __all__ = ["Host"]
@@ -29,6 +29,7 @@ class Host:
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _stores: list[Store] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _plans: dict[str, Plan] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         masking.watch(masking.plan_secrets(self.plan()))
@@ -51,6 +52,28 @@ class Host:
             yield rt
         finally:
             rt.close()
+
+    def plan_for(self, plan_hash: str) -> Plan | None:
+        """The plan a run is pinned to: the current one, or its stored snapshot (as `Runtime.plan_for`);
+        None when no snapshot of it is stored or it cannot be read."""
+        current = self.plan()
+        if plan_hash == current.content_hash:
+            return current
+        with self._lock:
+            cached = self._plans.get(plan_hash)
+        if cached is not None:
+            return cached
+        row = self.store().conn.execute("SELECT snapshot FROM plans WHERE hash = ?", (plan_hash,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        try:
+            plan = load_plan_snapshot(row[0], current)
+        except Exception:  # a snapshot this version cannot read: the page says so instead
+            return None
+        masking.watch(masking.plan_secrets(plan))
+        with self._lock:
+            self._plans[plan_hash] = plan
+        return plan
 
     def continue_run(self, run_id: str, actor: str) -> None:
         """After an approval or a resume: the server's executor takes the run, or this thread runs it."""

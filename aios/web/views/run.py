@@ -51,6 +51,14 @@ def build(host: Host, request: Request) -> Context:
         raise PageError(404, str(err)) from None
     run = {k: v for k, v in trace.to_json().items() if k not in ("steps", "run_entries")}
     status = RunStatus(trace.status)
+    # the graph of the plan the run is pinned to; the current plan (said so) when no snapshot is stored
+    pinned = host.plan_for(trace.plan_hash)
+    graph = playbook_graph(pinned or host.plan(), trace.playbook, id_prefix="run-graph",
+                           highlight=[s.step_id for s in trace.steps if s.status != "skipped"],
+                           statuses={s.step_id: s.status for s in trace.steps})
+    if graph is not None:
+        graph["plan"] = trace.plan_hash if pinned is not None else host.plan().content_hash
+        graph["pinned"] = pinned is not None
     return {
         "title": f"Run {trace.run_id}",
         "run": run,
@@ -62,9 +70,7 @@ def build(host: Host, request: Request) -> Context:
         "actions": {"cancel": status not in TERMINAL, "resume": status in _RESUMABLE,
                     "rerun": _rerun_steps(host, trace.playbook) if status in TERMINAL else []},
         # the playbook graph, this run's path lit and each step's status (templates/_run_graph.html)
-        "graph": playbook_graph(host.plan(), trace.playbook, id_prefix="run-graph",
-                                highlight=[s.step_id for s in trace.steps if s.status != "skipped"],
-                                statuses={s.step_id: s.status for s in trace.steps}),
+        "graph": graph,
     }
 
 
