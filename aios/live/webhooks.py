@@ -24,7 +24,6 @@ unsigned id/type headers, ``404`` unknown source, ``413`` body too large, ``415`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import os
 import time
@@ -40,6 +39,7 @@ from aios.live.events import EventError, webhook_event
 from aios.live.journal import GroupCommitter
 from aios.live.routing import WEBHOOK_SECRET_PREFIX, WebhookSource, webhook_sources
 from aios.plan.plan import Plan
+from aios.signing import sign, sign_v1
 
 __all__ = ["IntakeConfig", "webhook_app", "sign", "sign_v1", "signed_headers", "DEFAULT_MAX_BODY",
            "DEFAULT_REPLAY_WINDOW_S"]
@@ -47,19 +47,6 @@ __all__ = ["IntakeConfig", "webhook_app", "sign", "sign_v1", "signed_headers", "
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_REPLAY_WINDOW_S = 300.0
 _SIGNATURE_HEADERS = ("x-aios-signature", "x-hub-signature-256")
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The body-only signature header value: ``sha256=<hex>`` (GitHub's scheme)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def sign_v1(secret: str, body: bytes, timestamp: int, *, delivery: str | None = None,
-            event: str | None = None) -> str:
-    """The ``v1=<hex>`` signature: it covers the timestamp, the delivery id and event type headers, and
-    the body (header values never contain a newline, so the message is unambiguous)."""
-    message = f"v1\n{timestamp}\n{delivery or ''}\n{event or ''}\n".encode() + body
-    return "v1=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def signed_headers(secret: str, body: bytes, *, delivery: str | None = None, event: str | None = None,

@@ -8,15 +8,13 @@ delivery, so a repeated attempt after the target answered sends nothing.
   journal's note is the same message to the mail store, which keeps one copy.
 - webhook: ``notify.webhook``, a POST of JSON ``{"event", "title", "text", "url", "id", …}`` (the
   ``text``/``title`` fields suit Slack- and ntfy-style receivers), signed like aios' own webhook
-  intake (`aios.live.webhooks.sign_v1`): ``X-Aios-Signature: v1=<hex>`` over
+  intake (`aios.signing.sign_v1`): ``X-Aios-Signature: v1=<hex>`` over
   ``v1\\n<timestamp>\\n<delivery>\\n<event>\\n<body>`` with ``X-Aios-Timestamp``, ``X-Aios-Delivery`` (the
   notification id, also sent as ``Idempotency-Key``: a receiver dedupes on it) and ``X-Aios-Event``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -29,8 +27,9 @@ from aios.connectors.api import Context, connector, mask_secrets
 from aios.connectors.journal import EffectJournal
 from aios.plan.notify import ChannelKind, NotifyChannel
 from aios.runtime.connectors import ConnectorCall, ConnectorFailed, Provenance
+from aios.signing import sign_v1
 
-__all__ = ["WEBHOOK_CONNECTOR", "webhook", "WebhookInput", "body_for", "deliver", "signature"]
+__all__ = ["WEBHOOK_CONNECTOR", "webhook", "WebhookInput", "body_for", "deliver"]
 
 WEBHOOK_CONNECTOR = "notify.webhook"
 _RETRYABLE = frozenset({408, 425, 429, *range(500, 600)})
@@ -45,12 +44,6 @@ class WebhookInput(BaseModel):
 
 class WebhookOutput(BaseModel):
     status: int
-
-
-def signature(secret: str, body: bytes, timestamp: int, delivery: str, event: str) -> str:
-    """``v1=<hex>``: the same scheme `aios.live.webhooks.sign_v1` verifies on intake."""
-    message = f"v1\n{timestamp}\n{delivery}\n{event}\n".encode() + body
-    return "v1=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 @connector
@@ -69,7 +62,7 @@ def webhook(input: WebhookInput, ctx: Context) -> WebhookOutput:
     ts = int(time.time())
     headers = {"content-type": "application/json", "x-aios-timestamp": str(ts), "x-aios-event": input.event,
                "x-aios-delivery": ctx.idempotency_key, "idempotency-key": ctx.idempotency_key,
-               "x-aios-signature": signature(secret, body, ts, ctx.idempotency_key, input.event)}
+               "x-aios-signature": sign_v1(secret, body, ts, delivery=ctx.idempotency_key, event=input.event)}
     what = f"POST {input.url}"
     try:
         with httpx.Client(timeout=float(ctx.timeout_s or 30.0), follow_redirects=False) as client:
