@@ -502,8 +502,8 @@ class _PlaybookChecker:
             if compensate is not None and compensate not in self.pctx.connectors:
                 self.ctx.unknown("unknown-connector", "connector", compensate, self.pctx.connectors,
                                  self.span((*base, "on_failure", "compensate")), kind="connector")
-        elif connector is not None and connector in self.pctx.connectors:
-            compensate = self.pctx.connectors[connector].compensation
+        if compensate is None and connector is not None and connector in self.pctx.connectors:
+            compensate = self.pctx.connectors[connector].compensation  # the contract's, unless the step names one
         writes = self.check_write(s, i, scope)
         return Step(
             id=s.id, kind=kind, needs=needs, description=s.description, agent=agent, connector=connector,
