@@ -236,9 +236,7 @@ class Runtime:
         if row is None or row[0] is None:
             raise RunError(f"the run is pinned to plan {plan_hash[:12]}, but the workspace now compiles to "
                            f"{self.plan.content_hash[:12]} and no snapshot of the old plan is stored")
-        plan = _load_plan(row[0], self.plan)
-        if not isinstance(plan, Plan):
-            raise RunError(f"the stored snapshot of plan {plan_hash[:12]} is not a plan")
+        plan = load_plan_snapshot(row[0], self.plan)
         masking.watch(masking.plan_secrets(plan))
         self._plans[plan_hash] = plan
         return plan
