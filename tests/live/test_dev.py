@@ -41,9 +41,9 @@ def test_dev_reloads_while_serving(ws: Path) -> None:
         assert _effects(ws, 1) == ["o-a"]
 
         module = ws / "connectors" / "ledger.py"
+        mark = len(srv.lines)
         module.write_text(module.read_text().replace('str(input["order"]) + "\\n"',
                                                      '"v2:" + str(input["order"]) + "\\n"'))
-        mark = len(srv.lines)
         srv.wait_for(r"reload #\d+: 1 file changed \(connectors/ledger\.py\) → plan \w+ live .*"
                      r"reloaded connectors/ledger\.py in \d+ ms", start=mark)
         _deliver(client, "o-b")
@@ -51,8 +51,8 @@ def test_dev_reloads_while_serving(ws: Path) -> None:
 
         good = client.get("/healthz").json()["plan"]
         notes = ws / "playbooks" / "notes.yaml"
+        mark = len(srv.lines)  # before the write: the reload can print before the next line runs
         notes.write_text(NOTES_PLAYBOOK.replace("needs: [check]", "needs: [chek]"))
-        mark = len(srv.lines)
         srv.wait_for(rf"live plan {good[:12]} is STALE", start=mark)
         srv.wait_for(r"^\d+ errors?", start=mark)  # the summary line closes the diagnostics block
         health = client.get("/healthz").json()
@@ -63,8 +63,8 @@ def test_dev_reloads_while_serving(ws: Path) -> None:
         _deliver(client, "o-c")  # the last good plan keeps serving
         assert _effects(ws, 3)[-1] == "v2:o-c"
 
-        notes.write_text(NOTES_PLAYBOOK.replace("needs a yes", "needs a firm yes"))
         mark = len(srv.lines)
+        notes.write_text(NOTES_PLAYBOOK.replace("needs a yes", "needs a firm yes"))
         srv.wait_for(rf"1 file changed \(playbooks/notes\.yaml\) → plan \w+ live \(was {good[:12]}\)", start=mark)
         health = client.get("/healthz").json()
         assert health["stale"] is False and health["plan"] != good
