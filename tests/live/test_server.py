@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.waiting import wait_until
+
 from .liveserver import ServerProcess, signed_headers
 from .workspace import SHOP_SECRET, write_workspace
 
@@ -44,17 +46,6 @@ def db_rows(ws: Path, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]
         return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
-
-
-def wait_until(check: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def runs_of(ws: Path, event_id: str) -> list[sqlite3.Row]:

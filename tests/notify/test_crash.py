@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ import pytest
 from aios.notify.sender import FAULT_ENV
 from tests.connectors.servers import HttpTarget, SmtpTarget
 from tests.live.liveserver import ServerProcess
+from tests.waiting import wait_until
 
 from .conftest import all_bytes
 from .workspace import HOOK_SECRET, INTAKE_SECRET, write_workspace
@@ -40,12 +41,8 @@ def _request_approval(server: ServerProcess) -> None:
     assert resp.status_code == 202, resp.text
 
 
-def _wait_for(check: object, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def _wait_for(check: Any, what: str, timeout: float = 60.0) -> None:
+    wait_until(check, timeout, what)
 
 
 @pytest.mark.parametrize("channel", ["ops-mail", "ops-hook"])

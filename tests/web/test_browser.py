@@ -10,13 +10,14 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.waiting import wait_until
 
 from ..live.liveserver import ServerProcess
 from .browser import CHROMIUM, require_browser, screenshot_dir
@@ -33,14 +34,7 @@ def _aios(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(check, timeout, what, interval=0.1)
 
 
 @pytest.fixture(scope="module")
