@@ -109,13 +109,15 @@ def append(input: dict[str, Any], ctx: Context) -> dict[str, Any]:
     with open(folder / "calls.txt", "a", encoding="utf-8") as fh:
         fh.write(ctx.idempotency_key + "\\n")
     time.sleep(int(input.get("delay_ms") or 0) / 1000)
-    marker = folder / (ctx.idempotency_key + ".done")
-    if not marker.exists():
-        with open(folder / "effects.txt", "a", encoding="utf-8") as fh:
-            fh.write(str(input["order"]) + "\\n")
+    # the ledger line is its own record of the effect (one fsync'd append, no second marker file that a
+    # kill could separate from it), so a call repeated after a crash finds it and writes nothing
+    effects = folder / "effects.txt"
+    line = str(input["order"]) + "\\n"
+    if line not in (effects.read_text(encoding="utf-8").splitlines(keepends=True) if effects.exists() else []):
+        with open(effects, "a", encoding="utf-8") as fh:
+            fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
-        marker.write_text("1")
     return {"entry": str(input["order"])}
 '''
 
